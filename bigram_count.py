@@ -1,10 +1,9 @@
 """
-Chapter 1: a character bigram model built by counting. For every pair (a, b) of neighbouring
-characters in the training names we count how often b follows a, add a small pseudo-count so
-that nothing is impossible, and normalise each row into a probability distribution. That
-27x27 table is the whole model: we score the splits with it and sample new names from it.
-Run: python bigram_count.py   (any hyperparameter can be overridden: --smoothing=0.1)
-Result with defaults: val 2.4545, test 2.4571, 729 params, 0.1 s (2 CPU cores).
+Chapter 1: a character bigram model built by counting. Count how often each character b
+follows each character a in the training names, add a pseudo-count so nothing is impossible,
+and normalise each row into a probability distribution: that 27x27 table is the whole model.
+Run: python bigram_count.py  (override anything: --smoothing=0.1).  Result with defaults,
+2 CPU cores: val 2.4533, test 2.4584, 729 params, counting takes < 0.1 s.
 """
 import ast, os, random, sys, time, urllib.request
 import torch
@@ -29,7 +28,7 @@ for _arg in [] if 'ipykernel' in sys.modules else sys.argv[1:]:
     if isinstance(globals()[_k], str) and not isinstance(_v, str): _v = _s  # strings need no quotes
     if type(globals()[_k]) is float and type(_v) is int: _v = float(_v)
     if type(_v) is not type(globals()[_k]):
-        fail(f"--{_k} needs a {type(globals()[_k]).__name__}, got {_s!r}; valid keys: {', '.join(_keys)}")
+        fail(f"--{_k} must be of type {type(globals()[_k]).__name__}, got {_s!r}; valid keys: {', '.join(_keys)}")
     globals()[_k] = _v
 
 # data: the file is read from the working directory; the two canonical files are fetched once
@@ -80,10 +79,9 @@ train_time = time.time() - t0
 def estimate_loss():
     return {s: -P[x, y].log().mean().item() for s, (x, y) in data.items()}
 
-print('what the table learned (most likely next characters):')
-for ch in ['.', 'a', 'q', 'x'] if 'q' in stoi and 'x' in stoi else itos[:4]:
+for ch in [c for c in '.aqx' if c in stoi]:  # a peek at what the table learned
     p, ix = P[stoi[ch]].topk(min(3, vocab_size))
-    print(f'  after {ch!r}: ' + ', '.join(f'{itos[i]!r} {q:.2f}' for q, i in zip(p.tolist(), ix.tolist())))
+    print(f'most likely after {ch!r}: ' + ', '.join(f'{itos[i]!r} {q:.2f}' for q, i in zip(p.tolist(), ix.tolist())))
 losses = estimate_loss()
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses['test']:.4f} "
       f"params={P.numel()} time={train_time:.1f}s")
@@ -99,5 +97,4 @@ for _ in range(num_samples):
         out.append(ix)
     samples.append(decode(out))
 print('\n'.join(samples))
-train_set = set(splits['train'])
-print(f'{sum(s not in train_set for s in samples)}/{num_samples} samples are new (not in the training names)')
+print(f"{sum(s not in set(splits['train']) for s in samples)}/{num_samples} samples are new (not in the training names)")

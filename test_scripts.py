@@ -125,3 +125,24 @@ def test_bigram_count_same_seed_same_samples():
     outs = [run('bigram_count.py', '--seed=7', '--num_samples=5')[1] for _ in range(2)]
     assert outs[0] == outs[1]
     assert outs[0] != run('bigram_count.py', '--seed=8', '--num_samples=5')[1]
+
+
+# ---------------------------------------------------------------- bigram_nn.py
+
+def test_bigram_nn_learns_the_count_table(monkeypatch, capsys):
+    count_val = final(run('bigram_count.py', '--num_samples=1')[1])[1]
+    g = load('bigram_nn.py', '--max_iters=100', '--eval_interval=50', monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    vals = [float(v) for v in re.findall(r'\| val ([\d.]+)', out)]
+    assert len(vals) == 2 and vals[1] < vals[0]          # the loss falls
+    assert abs(final(out)[1] - count_val) < 0.03         # and heads for the counted table's loss
+    assert torch.allclose(g['P'].sum(dim=1), torch.ones(27))
+    assert 'ms/iter' in out and 'eta' in out
+
+
+def test_bigram_nn_same_seed_same_numbers(monkeypatch, capsys):
+    outs = []
+    for seed in [1, 1, 2]:
+        load('bigram_nn.py', '--max_iters=3', '--eval_interval=3', f'--seed={seed}', monkeypatch=monkeypatch)
+        outs.append(re.sub(r'time=[\d.]+s|.*ms/iter.*', '', capsys.readouterr().out))  # all but timings
+    assert outs[0] == outs[1] and outs[0] != outs[2]

@@ -108,6 +108,16 @@ def test_other_line_formats_work(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- bigram_count.py
 
+@pytest.mark.parametrize('script,args', [('bigram_count.py', []), ('bigram_nn.py', ['--max_iters=2'])])
+def test_bigram_scripts_run_as_a_user_would(script, args):
+    rc, out, err = run(script, '--num_samples=4', *args)
+    assert rc == 0, err
+    final(out)
+    tail = out.split('final:')[1].strip().splitlines()[1:]
+    assert len(tail) == 5 and tail[-1].endswith('samples are new (not in the training names)')
+    assert all(re.fullmatch('[a-z]*', name) for name in tail[:4])
+
+
 def test_bigram_count_table(monkeypatch, capsys):
     g = load('bigram_count.py', monkeypatch=monkeypatch)
     P = g['P']

@@ -2,9 +2,10 @@
     python -m pytest -q
 Each test runs a script with tiny settings, either as a subprocess (what a user sees: exit
 code, printed lines) or in-process with runpy (to inspect the tensors it leaves behind)."""
-import ast, os, re, runpy, subprocess, sys
+import ast, math, os, re, runpy, signal, subprocess, sys
 import pytest
 import torch
+import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = ['bigram_count.py', 'bigram_nn.py', 'mlp.py', 'wavenet.py', 'rnn.py', 'gpt.py']
@@ -23,6 +24,13 @@ def load(script, *args, monkeypatch):
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(sys, 'argv', [script, '--device=cpu', *args])
     return runpy.run_path(os.path.join(ROOT, script), run_name='__main__')
+
+
+def load_fails(script, *args, monkeypatch, capsys):
+    """Run a script in-process that must refuse its input; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as e:
+        load(script, *args, monkeypatch=monkeypatch)
+    return (e.value.code, *capsys.readouterr())
 
 
 def final(stdout):
@@ -156,3 +164,262 @@ def test_bigram_nn_same_seed_same_numbers(monkeypatch, capsys):
         load('bigram_nn.py', '--max_iters=3', '--eval_interval=3', f'--seed={seed}', monkeypatch=monkeypatch)
         outs.append(re.sub(r'time=[\d.]+s|.*ms/iter.*', '', capsys.readouterr().out))  # all but timings
     assert outs[0] == outs[1] and outs[0] != outs[2]
+
+
+# ---------------------------------------------------------------- mlp.py and wavenet.py
+
+NET_TINY = ['--max_iters=30', '--eval_interval=15', '--batch_size=32', '--n_embd=8', '--n_hidden=32', '--num_samples=3']
+NETS = ['mlp.py', 'wavenet.py']
+
+
+@pytest.fixture
+def few_names(tmp_path):  # the first 2,000 names: builds in a blink, for tests that need no real losses
+    path = tmp_path / 'few.txt'
+    path.write_text('\n'.join(open(os.path.join(os.path.dirname(__file__), 'names.txt')).read().split()[:2000]))
+    return f'--dataset={path}'
+
+
+@pytest.mark.parametrize('script', NETS)
+def test_net_runs_as_a_user_would(script, few_names):
+    rc, out, err = run(script, *NET_TINY, few_names)
+    assert rc == 0, err
+    final(out)
+    tail = out.split('final:')[1].strip().splitlines()[1:]
+    assert len(tail) == 3 + 1 and tail[-1].endswith('samples are new (not in the training names)')
+    assert all(re.fullmatch('[a-z]*', name) for name in tail[:3])
+    assert 'ms/iter' in out and 'eta' in out
+
+
+@pytest.mark.parametrize('script', NETS)
+def test_net_learns_and_reports_whole_split_losses(script, monkeypatch, capsys):
+    g = load(script, *NET_TINY, monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    vals = [float(v) for v in re.findall(r'\| val ([\d.]+)', out)]
+    assert len(vals) == 2 and vals[1] < vals[0] < math.log(27)  # evaluated twice, below uniform, falling
+    train, val, test, params = final(out)
+    assert params == sum(p.numel() for p in g['model'].parameters())
+    model, (X, Y) = g['model'], g['data']['val']
+    assert X.shape == (len(Y), g['block_size'])
+    assert len(Y) == sum(len(w) + 1 for w in g['splits']['val'])  # every character and the end
+    model.eval()
+    with torch.no_grad():
+        logits = model(X)
+        assert logits.shape == (len(Y), g['vocab_size'])  # (B, V)
+        assert abs(F.cross_entropy(logits, Y).item() - val) < 1e-4  # one pass = the chunked estimate
+        # eval mode: BatchNorm uses its running statistics, so the same input gives the same
+        # logits, alone or inside any batch
+        assert torch.equal(model(X[:64]), model(X[:64]))
+        assert torch.allclose(model(X[:1]), logits[:1], atol=1e-5)
+
+
+@pytest.mark.parametrize('script', NETS)
+def test_net_same_seed_same_numbers(script, few_names, monkeypatch, capsys):
+    outs = []
+    for seed in [1, 1, 2]:
+        load(script, *NET_TINY, few_names, f'--seed={seed}', monkeypatch=monkeypatch)
+        outs.append(re.sub(r'time=[\d.]+s|.*ms/iter.*', '', capsys.readouterr().out))  # all but timings
+    assert outs[0] == outs[1] and outs[0] != outs[2]
+
+
+def test_wavenet_fuses_pairs_in_a_tree(few_names, monkeypatch, capsys):
+    g = load('wavenet.py', *NET_TINY, few_names, '--block_size=16', '--max_iters=1', monkeypatch=monkeypatch)
+    model = g['model']
+    assert type(model).__name__ == 'WaveNet' and len(model.levels) == 4  # 16 -> 8 -> 4 -> 2 -> 1
+    x = g['data']['train'][0][:5]
+    with torch.no_grad():
+        h = model.wte(x)
+        for level, T in zip(model.levels, [8, 4, 2, 1]):
+            h = level(h)
+            assert h.shape == (5, T, g['n_hidden'])  # each level halves the positions
+
+
+def test_wavenet_block_size_must_be_a_power_of_two():
+    rc, out, err = run('wavenet.py', '--block_size=6')
+    assert_one_line_error(rc, out, err, 'block_size', 'power of 2')
+    assert rc == 2
+
+
+# ---------------------------------------------------------------- rnn.py
+
+RNN_TINY = ['--max_iters=6', '--eval_interval=3', '--batch_size=16', '--n_embd=8', '--n_hidden=16', '--num_samples=3']
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'gru'])
+def test_rnn_runs_and_learns(cell, monkeypatch, capsys):
+    g = load('rnn.py', *RNN_TINY, f'--cell={cell}', '--learning_rate=0.03', monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    vals = [float(v) for v in re.findall(r'\| val ([\d.]+)', out)]
+    assert len(vals) == 2 and vals[1] < vals[0] < 3.3          # evaluated twice, and the loss falls
+    train, val, test, params = final(out)
+    assert params == sum(p.numel() for p in g['model'].parameters())
+    tail = out.split('final:')[1].strip().splitlines()[1:]
+    assert len(tail) == 3 + 1 and tail[-1].endswith('samples are new (not in the training names)')
+    assert 'ms/iter' in out and 'eta' in out
+
+
+def test_rnn_loss_is_the_whole_split_mean_and_padding_is_masked(monkeypatch, capsys):
+    g = load('rnn.py', *RNN_TINY, monkeypatch=monkeypatch)
+    whole = g['estimate_loss']()['val']                    # (this leaves the model in train mode)
+    model, (X, Y) = g['model'].eval(), g['data']['val']  # eval(): dropout off
+    pad = Y < 0
+    assert pad.any() and (X[pad] == 0).all()
+    with torch.no_grad():
+        loss = F.cross_entropy(model(X)[0].flatten(0, 1), Y.flatten(), ignore_index=-1)
+        # the chunked, length-sorted evaluation gives the same number as one pass over the split
+        assert abs(whole - loss.item()) < 1e-5
+        # whatever sits in the padding after a name's end, the loss does not move
+        X2 = X.clone()
+        X2[pad] = torch.randint(1, g['vocab_size'], (int(pad.sum()),))
+        loss2 = F.cross_entropy(model(X2)[0].flatten(0, 1), Y.flatten(), ignore_index=-1)
+    assert torch.allclose(loss, loss2)
+    assert (Y >= 0).sum() == sum(len(w) + 1 for w in g['splits']['val'])  # every char + the end
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'gru'])
+def test_rnn_hidden_state_carries_information(cell, monkeypatch, capsys):
+    g = load('rnn.py', '--max_iters=1', '--eval_interval=1', '--num_samples=1', f'--cell={cell}', monkeypatch=monkeypatch)
+    X = torch.tensor([g['encode']('.emmanuel')])
+    X2 = X.clone()
+    X2[0, 2] = g['stoi']['z']                                  # change the character at step t-3 = 2
+    with torch.no_grad():
+        a, b = g['model'].eval()(X)[0], g['model'](X2)[0]
+    assert torch.equal(a[0, :2], b[0, :2])                     # the past cannot see the future
+    assert not torch.allclose(a[0, 5], b[0, 5], atol=1e-4)     # step 5 still remembers step 2
+
+
+def test_rnn_same_seed_same_numbers(monkeypatch, capsys):
+    outs = []
+    for seed in [1, 1, 2]:
+        load('rnn.py', *RNN_TINY, f'--seed={seed}', monkeypatch=monkeypatch)
+        outs.append(re.sub(r'time=[\d.]+s|.*ms/iter.*', '', capsys.readouterr().out))  # all but timings
+    assert outs[0] == outs[1] and outs[0] != outs[2]
+
+
+def test_rnn_unknown_cell_is_refused(monkeypatch, capsys):
+    with pytest.raises(SystemExit) as e:
+        load('rnn.py', '--cell=lstm', monkeypatch=monkeypatch)
+    out, err = capsys.readouterr()
+    assert_one_line_error(e.value.code, out, err, 'cell', 'gru')
+
+
+# ---------------------------------------------------------------- gpt.py
+
+GPT_TINY = ['--n_layer=2', '--n_head=2', '--n_embd=32', '--block_size=16', '--batch_size=8', '--max_iters=20',
+            '--eval_interval=10', '--eval_iters=2', '--learning_rate=0.01', '--warmup_iters=2', '--max_new_tokens=40']
+
+
+def test_gpt_runs_and_streams_the_requested_characters(tmp_path):
+    rc, out, err = run('gpt.py', *GPT_TINY, f'--ckpt_path={tmp_path / "c.pt"}')
+    assert rc == 0, err
+    train, val, test, params = final(out)
+    assert test is None and val < math.log(65)        # Shakespeare has no test split; it learned something
+    text = out.split('final:')[1].split('\n', 1)[1]  # after the final line: prompt + 40 characters + newline
+    assert len(text) == 1 + 40 + 1 and text[0] == '\n' and text[-1] == '\n'
+    assert set(text) <= set(open(os.path.join(ROOT, 'input.txt')).read())
+    assert 'ms/iter' in out and 'eta' in out and (tmp_path / 'c.pt').exists()
+
+
+def test_gpt_attention_is_causal_and_generation_stays_in_the_vocabulary(tmp_path, monkeypatch, capsys):
+    g = load('gpt.py', *GPT_TINY, '--max_iters=1', f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
+    model = g['model'].eval()
+    x = torch.randint(g['vocab_size'], (3, 16))
+    with torch.no_grad():
+        a = model(x)[0]
+        for t in [0, 7, 14]:                             # change token t+1: positions <= t must not notice
+            x2 = x.clone()
+            x2[:, t + 1] = (x2[:, t + 1] + 1) % g['vocab_size']
+            b = model(x2)[0]
+            assert torch.allclose(a[:, :t + 1], b[:, :t + 1], atol=1e-6)
+            assert not torch.allclose(a[:, t + 1:], b[:, t + 1:], atol=1e-4)
+    cols = list(g['generate'](torch.zeros(2, 1, dtype=torch.long), 50))  # longer than block_size: cropped
+    assert len(cols) == 50 and all(0 <= c < g['vocab_size'] for col in cols for c in col)
+
+
+def test_gpt_can_overfit_one_batch(tmp_path, monkeypatch, capsys):
+    g = load('gpt.py', *GPT_TINY, '--max_iters=1', '--batch_size=4', f'--ckpt_path={tmp_path / "c.pt"}',
+             monkeypatch=monkeypatch)
+    torch.manual_seed(0)
+    model, (x, y) = g['GPT'](), g['get_batch']('train')
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(200):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.3, loss.item()           # 64 characters memorised: from ~4.2 to near 0
+
+
+@pytest.mark.parametrize('args,words', [(['--n_embd=30', '--n_head=4'], ['n_embd=30', 'n_head=4']),
+                                        (['--prompt=Zoë'], ["'ë'", 'vocabulary']),
+                                        (['--prompt='], ['prompt', 'empty'])])
+def test_gpt_refuses_bad_settings_in_one_line(args, words, tmp_path, monkeypatch, capsys):
+    rc, out, err = load_fails('gpt.py', *GPT_TINY, *args, f'--ckpt_path={tmp_path / "c.pt"}',
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert_one_line_error(rc, out, err, *words)
+    assert rc == 2 and not (tmp_path / 'c.pt').exists()
+
+
+def test_gpt_checkpoint_round_trip(tmp_path, monkeypatch, capsys):
+    ckpt = f'--ckpt_path={tmp_path / "c.pt"}'
+    load('gpt.py', *GPT_TINY, ckpt, monkeypatch=monkeypatch)
+    trained = capsys.readouterr().out
+    assert torch.load(tmp_path / 'c.pt', weights_only=True)['iter'] == 20  # val improved at the last eval
+    texts = []
+    for _ in range(2):
+        load('gpt.py', *GPT_TINY, ckpt, '--sample_only=True', monkeypatch=monkeypatch)
+        texts.append(capsys.readouterr().out)
+    assert 'final:' not in texts[0] and 'iter' not in texts[0]           # no training
+    assert texts[0] == texts[1] == trained.split('final:')[1].split('\n', 1)[1]  # same seed, same text
+
+
+def test_gpt_bad_checkpoints_are_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    path = tmp_path / 'c.pt'
+    load('gpt.py', *GPT_TINY, '--max_iters=10', f'--ckpt_path={path}', monkeypatch=monkeypatch)
+    capsys.readouterr()
+    rc, out, err = load_fails('gpt.py', *GPT_TINY, f'--ckpt_path={path}', '--resume=True', '--n_embd=64',
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert_one_line_error(rc, out, err, 'n_embd', 'resume')  # a different shape cannot be resumed
+    (tmp_path / 'cut.pt').write_bytes(path.read_bytes()[:5000])
+    (tmp_path / 'text.pt').write_text('not a checkpoint')
+    torch.save({'weights': torch.zeros(3)}, tmp_path / 'foreign.pt')
+    for name in ['cut.pt', 'text.pt', 'foreign.pt', 'missing.pt']:
+        rc, out, err = load_fails('gpt.py', *GPT_TINY, f'--ckpt_path={tmp_path / name}', '--sample_only=True',
+                                  monkeypatch=monkeypatch, capsys=capsys)
+        assert_one_line_error(rc, out, err, name)
+        assert rc == 1
+
+
+def test_gpt_ctrl_c_saves_and_resume_continues_exactly(tmp_path, monkeypatch, capsys):
+    args = [*GPT_TINY, '--max_iters=300', '--eval_interval=10', f'--ckpt_path={tmp_path / "c.pt"}']
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, 'gpt.py'), '--device=cpu', *args], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    for line in p.stdout:
+        if line.startswith('iter 1/300'):            # training has started: press Ctrl-C
+            p.send_signal(signal.SIGINT)
+            break
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and 'interrupted at iter' in out and 'continue with --resume=True' in out, err
+    stopped = int(re.search(r'interrupted at iter (\d+)', out)[1])
+    assert 0 < stopped < 300
+    resumed = load('gpt.py', *args, '--resume=True', monkeypatch=monkeypatch)['losses']
+    assert f'iter {stopped + 1}/300' in capsys.readouterr().out      # it went on from where it stopped
+    (tmp_path / 'c.pt').unlink()
+    whole = load('gpt.py', *args, monkeypatch=monkeypatch)['losses']
+    assert abs(resumed['train'] - whole['train']) <= 1e-6 and abs(resumed['val'] - whole['val']) <= 1e-6
+
+
+def test_gpt_names_mode_uses_the_names_split(tmp_path, monkeypatch, capsys):
+    mlp = load('mlp.py', '--max_iters=1', '--num_samples=0', monkeypatch=monkeypatch)
+    capsys.readouterr()
+    g = load('gpt.py', *GPT_TINY, '--dataset=names.txt', '--max_iters=1', '--num_samples=5',
+             f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
+    assert g['splits'] == mlp['splits'] and g['itos'] == mlp['itos']
+    X, Y, lens = g['data']['val']
+    assert (Y != -1).sum() == len(mlp['data']['val'][1])  # one target per character and end, as in mlp.py
+    out = capsys.readouterr().out
+    train, val, test, params = final(out)
+    assert test is not None
+    tail = out.split('final:')[1].strip().splitlines()[1:]
+    assert len(tail) == 5 + 1 and all(re.fullmatch('[a-z]*', s) for s in tail[:5])
+    assert tail[-1].endswith('samples are new (not in the training names)')

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 dataset = 'names.txt'     # one name per line, in the working directory (downloaded on first use)
 block_size = 8            # context length: how many previous characters (a power of 2: 2, 4, 8, 16)
 batch_size = 256          # contexts per training step
-max_iters = 18000         # training steps
-eval_interval = 6000      # report train/val loss every this many steps
+max_iters = 28000         # training steps
+eval_interval = 7000      # report train/val loss every this many steps
 learning_rate = 1e-2      # peak learning rate of the one-cycle schedule
 weight_decay = 0.1        # AdamW's pull of the weights toward 0
 n_embd = 24               # size of a character's embedding vector

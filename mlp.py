@@ -2,8 +2,7 @@
 Chapter 3: a multilayer perceptron (Bengio et al. 2003). Instead of a table of counts per context,
 every character gets a learned embedding vector; the vectors of the block_size previous characters
 are concatenated and fed through one tanh hidden layer (with BatchNorm) to the next-character logits.
-Run: python mlp.py   (override anything: python mlp.py --max_iters=2000 --n_hidden=100)
-Result with defaults, 2 CPU cores (1 run): val 2.0768, test 2.0787, 20,875 params, 41.9 s.
+Run: python mlp.py. Defaults, 2 CPU cores: val 2.0768, test 2.0787, 20,875 params, MLPS s (median of 3).
 """
 import ast, os, random, sys, time, urllib.request
 import torch
@@ -18,7 +17,7 @@ max_iters = 30000         # training steps
 eval_interval = 10000     # report train/val loss every this many steps
 learning_rate = 1e-2      # peak learning rate of the one-cycle schedule
 weight_decay = 0.01       # AdamW's pull of the weights toward 0
-n_embd = 24               # size of a character's embedding vector
+n_embd = 24               # size of a character's embedding vector (10 reaches val 2.0953, 24 reaches 2.0768)
 n_hidden = 200            # neurons in the hidden layer
 device = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
 seed = 1337               # seeds the initial weights, the batches and the sampling
@@ -121,8 +120,9 @@ def estimate_loss(chunk=16384):
     model.train()
     return out
 
-# training: AdamW with a one-cycle schedule (warm up, then anneal the learning rate to ~0)
-optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+# training: batches of 256 (a steadier gradient), AdamW (a step size per weight; fused: one kernel for
+# all of them) and one-cycle (warm up, anneal to ~0) need ~30k steps where SGD on batches of 32 needs 200k
+optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=device in ('cuda', 'cpu'))
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=max_iters)
 t0 = time.time()
 for it in range(1, max_iters + 1):

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 dataset = 'names.txt'     # one name per line, in the working directory (downloaded on first use)
 block_size = 8            # context length: how many previous characters (a power of 2: 2, 4, 8, 16)
 batch_size = 256          # contexts per training step
-max_iters = 28000         # training steps
-eval_interval = 7000      # report train/val loss every this many steps
+max_iters = 26000         # training steps
+eval_interval = 6500      # report train/val loss every this many steps
 learning_rate = 1e-2      # peak learning rate of the one-cycle schedule
 weight_decay = 0.1        # AdamW's pull of the weights toward 0
 n_embd = 24               # size of a character's embedding vector
@@ -140,8 +140,9 @@ def estimate_loss(chunk=16384):
     model.train()
     return out
 
-# training: AdamW with a one-cycle schedule (warm up, then anneal the learning rate to ~0)
-optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+# training: batches of 256 (a steadier gradient), AdamW (a step size per weight; fused: one kernel for
+# all of them) and one-cycle (warm up, anneal to ~0) need ~30k steps where SGD on batches of 32 needs 200k
+optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=device in ('cuda', 'cpu'))
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=max_iters)
 t0 = time.time()
 for it in range(1, max_iters + 1):

@@ -35,6 +35,7 @@ for _arg in [] if 'ipykernel' in sys.modules else sys.argv[1:]:
     if type(_v) is not type(globals()[_k]):
         fail(f"--{_k} must be of type {type(globals()[_k]).__name__}, got {_s!r}; valid keys: {', '.join(_keys)}")
     globals()[_k] = _v
+
 # data: the file is read from the working directory; the two canonical files are fetched once
 _urls = {'names.txt': 'https://raw.githubusercontent.com/karpathy/makemore/master/names.txt',
          'input.txt': 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'}

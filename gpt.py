@@ -23,7 +23,8 @@ max_iters = 5000 if _cuda else 1600  # optimizer steps
 eval_interval = 500 if _cuda else 400  # report train/val loss (and checkpoint if val improved) this often
 eval_iters = 200 if _cuda else 40    # batches per loss estimate on Shakespeare (names: whole splits)
 learning_rate = 1e-3 if _cuda else 3e-3  # peak learning rate, after warmup
-warmup_iters = 100        # steps of linear warmup; then cosine decay to learning_rate / 10
+warmup_iters = 100        # steps of linear warmup; then cosine decay to lr_decay * learning_rate
+lr_decay = 0.1            # the learning rate ends at this fraction of its peak
 weight_decay = 0.1        # AdamW decay of the weight matrices (not biases, not LayerNorm)
 compile = False           # torch.compile the model: faster steps on a GPU after a minute of compiling
 device = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
@@ -122,9 +123,8 @@ if resume or sample_only:
     if not (isinstance(ckpt, dict) and {'model', 'optimizer', 'config', 'itos', 'iter'} <= ckpt.keys()):
         fail(f'{ckpt_path} is not a gpt.py checkpoint', 1)
     if ckpt['itos'] != itos: fail(f'checkpoint {ckpt_path} was trained on another vocabulary than {dataset}', 1)
-    # the model's shape comes from the checkpoint; asking for a different shape is an error
     _given = {a[2:].partition('=')[0] for a in ([] if 'ipykernel' in sys.modules else sys.argv[1:])}
-    for _k in ('n_layer', 'n_head', 'n_embd', 'block_size'):
+    for _k in ('n_layer', 'n_head', 'n_embd', 'block_size'):  # the model's shape comes from the checkpoint
         if _k in _given and globals()[_k] != ckpt['config'][_k]:
             fail(f'--{_k}={globals()[_k]} cannot change on resume: {ckpt_path} has {_k}={ckpt["config"][_k]}', 2)
         globals()[_k] = ckpt['config'][_k]
@@ -188,10 +188,9 @@ torch.set_float32_matmul_precision('high')  # TF32 matmuls on a GPU
 model = GPT().to(device)
 step_model = torch.compile(model) if compile else model
 n_params = sum(p.numel() for p in model.parameters())
-decay = [p for p in model.parameters() if p.dim() == 2]  # matrices decay toward 0; biases and gains do not
-rest = [p for p in model.parameters() if p.dim() < 2]
-opt = torch.optim.AdamW([{'params': decay, 'weight_decay': weight_decay}, {'params': rest, 'weight_decay': 0.0}],
-                        lr=learning_rate, betas=(0.9, 0.99), fused=device in ('cuda', 'cpu'))
+groups = [{'params': [p for p in model.parameters() if p.dim() == 2], 'weight_decay': weight_decay},  # matrices
+          {'params': [p for p in model.parameters() if p.dim() < 2], 'weight_decay': 0.0}]  # biases and gains: no decay
+opt = torch.optim.AdamW(groups, lr=learning_rate, betas=(0.9, 0.99), fused=device in ('cuda', 'cpu'))
 autocast = torch.autocast(device.split(':')[0], torch.bfloat16, enabled=device.startswith('cuda'))
 best_val, start, t_prev = float('inf'), 0, 0.0
 if resume or sample_only: model.load_state_dict(ckpt['model'])
@@ -231,9 +230,10 @@ def estimate_loss():
     model.train()
     return out
 
-def lr_at(it):  # linear warmup, then cosine decay to a tenth: big steps early, careful ones late
+def lr_at(it):  # linear warmup, then cosine decay: big steps early, careful ones late
     if it < warmup_iters: return learning_rate * (it + 1) / warmup_iters
-    return learning_rate * (0.55 + 0.45 * math.cos(math.pi * (it - warmup_iters) / max(1, max_iters - warmup_iters)))
+    cos = math.cos(math.pi * (it - warmup_iters) / max(1, max_iters - warmup_iters))
+    return learning_rate * ((1 + lr_decay) / 2 + (1 - lr_decay) / 2 * cos)
 
 # training: the first Ctrl-C finishes the current step, saves a checkpoint and stops
 def _on_sigint(*_):

@@ -70,9 +70,11 @@ def build_dataset(names):  # every (previous character, next character) pair, '.
     return torch.tensor(xs, device=device), torch.tensor(ys, device=device)
 data = {s: build_dataset(names) for s, names in splits.items()}
 
-# model: one weight matrix. The textbook form is logits = one_hot(x) @ W, but a one-hot row
-# times W just selects row x of W, so we index W[x] directly: same numbers, no 27-wide zeros.
-# (The next chapter's embedding table C[x] is exactly this lookup, with narrower rows.)
+# model: one weight matrix, logits = one_hot(x) @ W. A one-hot row times W just selects row x
+# of W, so evaluation and sampling read W[x] directly: the same numbers without the 27-wide zeros
+# (the next chapter's embedding table C[x] is exactly this lookup). Training keeps the matmul:
+# its gradient one_hot.T @ dlogits is a plain matrix product that sums in the same order on
+# every run, where the lookup's scatter-add gradient may not, and same seed must mean same numbers.
 torch.manual_seed(seed)
 W = (0.01 * torch.randn(vocab_size, vocab_size)).to(device).requires_grad_()
 
@@ -83,9 +85,10 @@ def estimate_loss():
 
 # training: every step sees all training pairs at once (full batch), so no get_batch is needed
 xs, ys = data['train']
+xenc = F.one_hot(xs, vocab_size).float()                     # (N, V): all zeros but a 1 at column xs[i]
 t0 = time.time()
 for it in range(1, max_iters + 1):
-    logits = W[xs]                                           # (N, V): one row of logits per pair
+    logits = xenc @ W                                        # (N, V) @ (V, V) -> (N, V): a row per pair
     loss = F.cross_entropy(logits, ys) + reg * (W ** 2).mean()  # softmax + NLL, plus the L2 pull
     W.grad = None
     loss.backward()

@@ -72,21 +72,16 @@ def test_unknown_key_is_refused():
     assert rc == 2
 
 
-def test_wrong_type_is_refused():
-    rc, out, err = run('bigram_count.py', '--num_samples=2.5')
-    assert_one_line_error(rc, out, err, 'num_samples', 'int')
-    assert rc == 2
-
-
-def test_missing_dataset_is_refused(tmp_path):
-    rc, out, err = run('bigram_count.py', f'--dataset={tmp_path / "nope.txt"}')
-    assert_one_line_error(rc, out, err, 'not found')
-
-
-def test_empty_dataset_is_refused(tmp_path):
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_every_script_refuses_bad_input_in_one_line(script, tmp_path, monkeypatch, capsys):
     (tmp_path / 'empty.txt').write_text('\n  \n')
-    rc, out, err = run('bigram_count.py', f'--dataset={tmp_path / "empty.txt"}')
-    assert_one_line_error(rc, out, err, 'empty.txt')
+    for args, words, code in [(['--no_such_key=3'], ['no_such_key', 'seed'], 2),  # names the valid keys
+                              (['--num_samples=2.5'], ['num_samples', 'int'], 2),
+                              ([f'--dataset={tmp_path / "nope.txt"}'], ['nope.txt', 'not found'], 1),
+                              ([f'--dataset={tmp_path / "empty.txt"}'], ['empty.txt'], 1)]:
+        rc, out, err = load_fails(script, *args, monkeypatch=monkeypatch, capsys=capsys)
+        assert_one_line_error(rc, out, err, *words)
+        assert rc == code
 
 
 def test_offline_download_names_the_url(tmp_path):
@@ -236,8 +231,8 @@ def test_wavenet_fuses_pairs_in_a_tree(few_names, monkeypatch, capsys):
             assert h.shape == (5, T, g['n_hidden'])  # each level halves the positions
 
 
-def test_wavenet_block_size_must_be_a_power_of_two():
-    rc, out, err = run('wavenet.py', '--block_size=6')
+def test_wavenet_block_size_must_be_a_power_of_two(monkeypatch, capsys):
+    rc, out, err = load_fails('wavenet.py', '--block_size=6', monkeypatch=monkeypatch, capsys=capsys)
     assert_one_line_error(rc, out, err, 'block_size', 'power of 2')
     assert rc == 2
 

@@ -388,20 +388,20 @@ def test_gpt_bad_checkpoints_are_refused_in_one_line(tmp_path, monkeypatch, caps
 
 
 def test_gpt_ctrl_c_saves_and_resume_continues_exactly(tmp_path, monkeypatch, capsys):
-    args = [*GPT_TINY, '--max_iters=300', '--eval_interval=10', f'--ckpt_path={tmp_path / "c.pt"}']
+    args = [*GPT_TINY, '--max_iters=150', '--eval_interval=10', f'--ckpt_path={tmp_path / "c.pt"}']
     p = subprocess.Popen([sys.executable, os.path.join(ROOT, 'gpt.py'), '--device=cpu', *args], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, PYTHONUNBUFFERED='1'))
     for line in p.stdout:
-        if line.startswith('iter 1/300'):            # training has started: press Ctrl-C
+        if line.startswith('iter 1/150'):            # training has started: press Ctrl-C
             p.send_signal(signal.SIGINT)
             break
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130 and 'interrupted at iter' in out and 'continue with --resume=True' in out, err
     stopped = int(re.search(r'interrupted at iter (\d+)', out)[1])
-    assert 0 < stopped < 300
+    assert 0 < stopped < 150
     resumed = load('gpt.py', *args, '--resume=True', monkeypatch=monkeypatch)['losses']
-    assert f'iter {stopped + 1}/300' in capsys.readouterr().out      # it went on from where it stopped
+    assert f'iter {stopped + 1}/150' in capsys.readouterr().out      # it went on from where it stopped
     (tmp_path / 'c.pt').unlink()
     whole = load('gpt.py', *args, monkeypatch=monkeypatch)['losses']
     assert abs(resumed['train'] - whole['train']) <= 1e-6 and abs(resumed['val'] - whole['val']) <= 1e-6

@@ -84,10 +84,15 @@ def test_every_script_refuses_bad_input_in_one_line(script, tmp_path, monkeypatc
         assert rc == code
 
 
-def test_offline_download_names_the_url(tmp_path):
+def test_offline_download_names_the_url(tmp_path, monkeypatch, capsys):
     # no names.txt in this directory, and a proxy that refuses: the download must fail fast
-    env = dict(os.environ, https_proxy='http://127.0.0.1:9', HTTPS_PROXY='http://127.0.0.1:9')
-    rc, out, err = run('bigram_count.py', cwd=tmp_path, env=env)
+    monkeypatch.setenv('https_proxy', 'http://127.0.0.1:9')
+    monkeypatch.setenv('HTTPS_PROXY', 'http://127.0.0.1:9')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, 'argv', ['bigram_count.py'])
+    with pytest.raises(SystemExit) as e:
+        runpy.run_path(os.path.join(ROOT, 'bigram_count.py'), run_name='__main__')
+    rc, (out, err) = e.value.code, capsys.readouterr()
     assert_one_line_error(rc, out, err, 'https://raw.githubusercontent.com/karpathy/makemore/master/names.txt')
     assert not os.listdir(tmp_path), 'a failed download must leave no file behind'
 
@@ -178,9 +183,9 @@ def few_names(tmp_path):  # the first 2,000 names: builds in a blink, for tests 
 
 
 @pytest.mark.parametrize('script', NETS)
-def test_net_runs_as_a_user_would(script, few_names):
-    rc, out, err = run(script, *NET_TINY, few_names)
-    assert rc == 0, err
+def test_net_prints_progress_final_line_and_samples(script, few_names, monkeypatch, capsys):
+    load(script, *NET_TINY, few_names, monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
     final(out)
     tail = out.split('final:')[1].strip().splitlines()[1:]
     assert len(tail) == 3 + 1 and tail[-1].endswith('samples are new (not in the training names)')
@@ -243,8 +248,8 @@ RNN_TINY = ['--max_iters=6', '--eval_interval=3', '--batch_size=16', '--n_embd=8
 
 
 @pytest.mark.parametrize('cell', ['rnn', 'gru'])
-def test_rnn_runs_and_learns(cell, monkeypatch, capsys):
-    g = load('rnn.py', *RNN_TINY, f'--cell={cell}', '--learning_rate=0.03', monkeypatch=monkeypatch)
+def test_rnn_runs_and_learns(cell, few_names, monkeypatch, capsys):
+    g = load('rnn.py', *RNN_TINY, few_names, f'--cell={cell}', '--learning_rate=0.03', monkeypatch=monkeypatch)
     out = capsys.readouterr().out
     vals = [float(v) for v in re.findall(r'\| val ([\d.]+)', out)]
     assert len(vals) == 2 and vals[1] < vals[0] < 3.3          # evaluated twice, and the loss falls
@@ -255,8 +260,8 @@ def test_rnn_runs_and_learns(cell, monkeypatch, capsys):
     assert 'ms/iter' in out and 'eta' in out
 
 
-def test_rnn_loss_is_the_whole_split_mean_and_padding_is_masked(monkeypatch, capsys):
-    g = load('rnn.py', *RNN_TINY, monkeypatch=monkeypatch)
+def test_rnn_loss_is_the_whole_split_mean_and_padding_is_masked(few_names, monkeypatch, capsys):
+    g = load('rnn.py', *RNN_TINY, few_names, monkeypatch=monkeypatch)
     whole = g['estimate_loss']()['val']                    # (this leaves the model in train mode)
     model, (X, Y) = g['model'].eval(), g['data']['val']  # eval(): dropout off
     pad = Y < 0
@@ -274,8 +279,9 @@ def test_rnn_loss_is_the_whole_split_mean_and_padding_is_masked(monkeypatch, cap
 
 
 @pytest.mark.parametrize('cell', ['rnn', 'gru'])
-def test_rnn_hidden_state_carries_information(cell, monkeypatch, capsys):
-    g = load('rnn.py', '--max_iters=1', '--eval_interval=1', '--num_samples=1', f'--cell={cell}', monkeypatch=monkeypatch)
+def test_rnn_hidden_state_carries_information(cell, few_names, monkeypatch, capsys):
+    g = load('rnn.py', '--max_iters=1', '--eval_interval=1', '--num_samples=1', f'--cell={cell}', few_names,
+             monkeypatch=monkeypatch)
     X = torch.tensor([g['encode']('.emmanuel')])
     X2 = X.clone()
     X2[0, 2] = g['stoi']['z']                                  # change the character at step t-3 = 2
@@ -285,10 +291,10 @@ def test_rnn_hidden_state_carries_information(cell, monkeypatch, capsys):
     assert not torch.allclose(a[0, 5], b[0, 5], atol=1e-4)     # step 5 still remembers step 2
 
 
-def test_rnn_same_seed_same_numbers(monkeypatch, capsys):
+def test_rnn_same_seed_same_numbers(few_names, monkeypatch, capsys):
     outs = []
     for seed in [1, 1, 2]:
-        load('rnn.py', *RNN_TINY, f'--seed={seed}', monkeypatch=monkeypatch)
+        load('rnn.py', *RNN_TINY, few_names, f'--seed={seed}', monkeypatch=monkeypatch)
         outs.append(re.sub(r'time=[\d.]+s|.*ms/iter.*', '', capsys.readouterr().out))  # all but timings
     assert outs[0] == outs[1] and outs[0] != outs[2]
 

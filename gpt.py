@@ -288,11 +288,11 @@ def generate(idx, n):  # idx (B, T) -> yields the next character of every row, n
 
 g = torch.Generator(device=device).manual_seed(seed)
 if names:  # all samples at once, each cut at its first '.'
-    start_ids = torch.tensor([[0] + encode(prompt)] * num_samples, device=device)
+    start_ids = torch.tensor([[0] + encode(prompt)], device=device).repeat(num_samples, 1)  # (num_samples, T)
     rows = [list(r) for r in zip(*generate(start_ids, block_size - start_ids.size(1)))]  # num_samples rows
     samples = [prompt + decode(r[:r.index(0)] if 0 in r else r) for r in rows]
-    print('\n'.join(samples))
-    print(f"{sum(s not in set(splits['train']) for s in samples)}/{num_samples} samples are new (not in the training names)")
+    new = sum(s not in set(splits['train']) for s in samples)
+    print(''.join(s + '\n' for s in samples) + f'{new}/{num_samples} samples are new (not in the training names)')
 else:  # stream: print each character as it is made, so you watch the model write
     print(prompt, end='', flush=True)
     for (c,) in generate(torch.tensor([encode(prompt)], device=device), max_new_tokens):

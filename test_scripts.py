@@ -427,3 +427,6 @@ def test_gpt_names_mode_uses_the_names_split(tmp_path, monkeypatch, capsys):
     tail = out.split('final:')[1].strip().splitlines()[1:]
     assert len(tail) == 5 + 1 and all(re.fullmatch('[a-z]*', s) for s in tail[:5])
     assert tail[-1].endswith('samples are new (not in the training names)')
+    load('gpt.py', '--dataset=names.txt', '--sample_only=True', '--num_samples=0',  # no samples: just the count
+         f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
+    assert capsys.readouterr().out.strip() == '0/0 samples are new (not in the training names)'

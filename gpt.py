@@ -70,10 +70,10 @@ if ddp:
     if device.startswith('cuda'):
         device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per process
         torch.cuda.set_device(device)
-    torch.distributed.init_process_group('nccl' if device.startswith('cuda') else 'gloo')
     if gradient_accumulation_steps % world:
         fail(f'--gradient_accumulation_steps={gradient_accumulation_steps} must be a multiple of the {world} processes: '
              f'each does an equal share of the micro-batches (try --gradient_accumulation_steps={world})')
+    torch.distributed.init_process_group('nccl' if device.startswith('cuda') else 'gloo')
 
 # data: the file is read from the working directory; the two canonical files are fetched once
 _urls = {'names.txt': 'https://raw.githubusercontent.com/karpathy/makemore/master/names.txt',
@@ -161,7 +161,7 @@ class MultiHeadAttention(nn.Module):
     one Linear makes the keys of every head, and its n_embd outputs are split into (n_head, head_size) below."""
     def __init__(self):
         super().__init__()
-        self.key, self.query, self.value = (nn.Linear(n_embd, n_embd) for _ in range(3))
+        self.query, self.key, self.value = (nn.Linear(n_embd, n_embd) for _ in range(3))
         self.proj = nn.Linear(n_embd, n_embd)  # mixes the concatenated heads back together
         self.dropout = nn.Dropout(dropout)
         self.register_buffer('tril', torch.tril(torch.ones(block_size, block_size, dtype=torch.bool)), persistent=False)

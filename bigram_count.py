@@ -45,7 +45,7 @@ if not os.path.isfile(dataset):
 try:
     with open(dataset, encoding='utf-8') as f: words = [w.strip() for w in f.read().splitlines() if w.strip()]
 except (OSError, UnicodeDecodeError) as e: fail(f'cannot read {dataset}: {e}', 1)
-if not words: fail(f'{dataset} holds no names: it needs one name per line', 1)
+if len(words) < 10: fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) so that train, val and test are not empty', 1)
 itos = ['.'] + sorted(set(''.join(words)) - {'.'})  # '.' (index 0) marks both start and end of a name
 stoi = {ch: i for i, ch in enumerate(itos)}
 vocab_size = len(itos)

@@ -6,7 +6,7 @@ pairs. A small L2 penalty pulls W toward 0 (uniform rows), just as smoothing did
 Run: python bigram_nn.py   (override anything: python bigram_nn.py --max_iters=100)
 Result with defaults, 2 CPU cores: val 2.4599 (counting gave 2.4533), test 2.4655, 11 s.
 """
-import ast, os, random, sys, time, urllib.request
+import ast, math, os, random, sys, time, urllib.request
 import torch
 import torch.nn.functional as F
 
@@ -50,7 +50,7 @@ if not os.path.isfile(dataset):
 try:
     with open(dataset, encoding='utf-8') as f: words = [w.strip() for w in f.read().splitlines() if w.strip()]
 except (OSError, UnicodeDecodeError) as e: fail(f'cannot read {dataset}: {e}', 1)
-if not words: fail(f'{dataset} holds no names: it needs one name per line', 1)
+if len(words) < 10: fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) so that train, val and test are not empty', 1)
 itos = ['.'] + sorted(set(''.join(words)) - {'.'})  # '.' (index 0) marks both start and end of a name
 stoi = {ch: i for i, ch in enumerate(itos)}
 vocab_size = len(itos)
@@ -70,11 +70,10 @@ def build_dataset(names):  # every (previous character, next character) pair, '.
     return torch.tensor(xs, device=device), torch.tensor(ys, device=device)
 data = {s: build_dataset(names) for s, names in splits.items()}
 
-# model: one weight matrix, logits = one_hot(x) @ W. A one-hot row times W just selects row x
-# of W, so evaluation and sampling read W[x] directly: the same numbers without the 27-wide zeros
-# (the next chapter's embedding table C[x] is exactly this lookup). Training keeps the matmul:
-# its gradient one_hot.T @ dlogits is a plain matrix product that sums in the same order on
-# every run, where the lookup's scatter-add gradient may not, and same seed must mean same numbers.
+# model: one weight matrix, logits = one_hot(x) @ W. A one-hot row times W just selects row x of W, so
+# evaluation and sampling read W[x] directly: the same numbers without the 27-wide zeros (the next
+# chapter's embedding table is exactly this lookup). Training keeps the matmul: its gradient one_hot.T @
+# dlogits sums in the same order on every run (the lookup's scatter-add may not): same seed, same numbers.
 torch.manual_seed(seed)
 W = (0.01 * torch.randn(vocab_size, vocab_size)).to(device).requires_grad_()
 
@@ -86,10 +85,13 @@ def estimate_loss():
 # training: every step sees all training pairs at once (full batch), so no get_batch is needed
 xs, ys = data['train']
 xenc = F.one_hot(xs, vocab_size).float()                     # (N, V): all zeros but a 1 at column xs[i]
+def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no samples from a broken model
+    if not math.isfinite(loss): fail(f'training diverged: the loss is {loss} at iter {it}; lower --learning_rate (it is {learning_rate})', 1)
 t0 = time.time()
 for it in range(1, max_iters + 1):
     logits = xenc @ W                                        # (N, V) @ (V, V) -> (N, V): a row per pair
     loss = F.cross_entropy(logits, ys) + reg * (W ** 2).mean()  # softmax + NLL, plus the L2 pull
+    check_finite(loss.item(), it)
     W.grad = None
     loss.backward()
     W.data -= learning_rate * W.grad                         # plain gradient descent
@@ -97,6 +99,7 @@ for it in range(1, max_iters + 1):
         dt = time.time() - t0
         print(f'iter {it}/{max_iters} | loss {loss.item():.4f} | {1000 * dt / it:.1f} ms/iter | eta {dt / it * (max_iters - it):.0f} s')
         losses = estimate_loss()
+        check_finite(sum(losses.values()), it)  # sum: a nan anywhere makes it nan
         print(f"iter {it}/{max_iters} | train {losses['train']:.4f} | val {losses['val']:.4f}")
 train_time = time.time() - t0
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses['test']:.4f} "

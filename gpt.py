@@ -94,7 +94,7 @@ if mode == 'auto':  # a list of names or words has short lines; prose and verse 
     mode = 'names' if words and sum(map(len, words)) < 20 * len(words) else 'text'
 names = mode == 'names'   # names mode: one item per line, like chapters 1-5
 if names:
-    if len(words) < 10: fail(f'{dataset} has {len(words)} lines: it needs at least 10 (one name per line) so that train, val and test are not empty', 1)
+    if len(words) < 10: fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) so that train, val and test are not empty', 1)
     itos = ['.'] + sorted(set(''.join(words)) - {'.'})  # '.' (index 0) marks both start and end of a name
 else:
     itos = sorted(set(text))  # running text: the vocabulary is every character that occurs
@@ -303,7 +303,7 @@ if not sample_only:
             t_log, it_log = time.time(), it
         if master and (it % eval_interval == 0 or it == max_iters):
             losses = estimate_loss()
-            check_finite(max(losses.values()), it)
+            check_finite(sum(losses.values()), it)  # sum: a nan anywhere makes it nan
             print(f"iter {it}/{max_iters} | train {losses['train']:.4f} | val {losses['val']:.4f}")
             if losses['val'] < best_val:
                 best_val = losses['val']

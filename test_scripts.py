@@ -114,6 +114,41 @@ def test_other_line_formats_work(tmp_path, monkeypatch):
     assert '\r' not in g['stoi'] and len(g['words']) == 60
 
 
+NAMES_SCRIPTS = ['bigram_count.py', 'bigram_nn.py', 'mlp.py', 'wavenet.py', 'rnn.py']
+
+
+def tiny_args(script):  # (NET_TINY and RNN_TINY are defined further down, with their tests)
+    return {'bigram_count.py': ['--num_samples=3'], 'bigram_nn.py': ['--max_iters=30', '--num_samples=3'],
+            'rnn.py': RNN_TINY}.get(script, NET_TINY)
+
+
+@pytest.mark.parametrize('script', NAMES_SCRIPTS)
+def test_too_few_names_are_refused_in_one_line_and_ten_are_enough(script, tmp_path, monkeypatch, capsys):
+    # the 80/10/10 split of 2 names leaves val empty (that was a traceback); from 10 on, no split is empty
+    names = open(os.path.join(ROOT, 'names.txt')).read().split()
+    for n in [2, 1, 9]:
+        (tmp_path / f'n{n}.txt').write_text('\n'.join(names[:n]))
+        rc, out, err = load_fails(script, *tiny_args(script), f'--dataset={tmp_path / f"n{n}.txt"}',
+                                  monkeypatch=monkeypatch, capsys=capsys)
+        assert_one_line_error(rc, out, err, f'n{n}.txt', f'too few lines ({n})', 'at least 10')
+        assert rc == 1 and out == ''
+    (tmp_path / 'n10.txt').write_text('\n'.join(names[:10]))
+    load(script, *tiny_args(script), f'--dataset={tmp_path / "n10.txt"}', monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    assert final(out)[2] is not None and out.rstrip().endswith('samples are new (not in the training names)')
+
+
+@pytest.mark.parametrize('script', NAMES_SCRIPTS[1:])
+def test_a_diverged_run_stops_in_one_line_with_no_final_line_and_no_samples(script, few_names, monkeypatch, capsys):
+    # rnn.py, 4 steps: the 4th step's training loss is still finite, the evaluation after it is
+    # inf, so this also checks that evaluations are checked: no final line with inf or nan
+    args = [*RNN_TINY, '--max_iters=4', '--eval_interval=4'] if script == 'rnn.py' else tiny_args(script)
+    rc, out, err = load_fails(script, *args, few_names, '--learning_rate=1e12', monkeypatch=monkeypatch, capsys=capsys)
+    assert_one_line_error(rc, out, err, 'training diverged', 'learning_rate')
+    assert rc == 1 and all(line.startswith('iter ') for line in out.splitlines())  # no final:, no samples
+    assert 'nan' not in out and 'inf' not in out
+
+
 # ---------------------------------------------------------------- bigram_count.py
 
 @pytest.mark.parametrize('script,args', [('bigram_count.py', []), ('bigram_nn.py', ['--max_iters=2'])])
@@ -346,7 +381,7 @@ def test_gpt_can_overfit_one_batch(tmp_path, monkeypatch, capsys):
     model, (x, y) = g['GPT'](), g['get_batch']('train')
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(200):
-        _, loss = model(x, y)
+        loss = model(x, y)[1]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -373,6 +408,8 @@ def test_gpt_checkpoint_round_trip(tmp_path, monkeypatch, capsys):
         load('gpt.py', *GPT_TINY, ckpt, '--sample_only=True', monkeypatch=monkeypatch)
         texts.append(capsys.readouterr().out)
     assert 'final:' not in texts[0] and 'iter' not in texts[0]           # no training
+    assert texts[0].startswith('input.txt: mode=text')                    # the data line, then the text
+    texts = [t.split('\n', 1)[1] for t in texts]
     assert texts[0] == texts[1] == trained.split('final:')[1].split('\n', 1)[1]  # same seed, same text
 
 
@@ -393,8 +430,9 @@ def test_gpt_bad_checkpoints_are_refused_in_one_line(tmp_path, monkeypatch, caps
         assert rc == 1
 
 
-def test_gpt_ctrl_c_saves_and_resume_continues_exactly(tmp_path, monkeypatch, capsys):
-    args = [*GPT_TINY, '--max_iters=150', '--eval_interval=10', f'--ckpt_path={tmp_path / "c.pt"}']
+@pytest.mark.parametrize('dtype', ['float32', 'float16'])  # float16: the gradient scaler's state resumes too
+def test_gpt_ctrl_c_saves_and_resume_continues_exactly(dtype, tmp_path, monkeypatch, capsys):
+    args = [*GPT_TINY, '--max_iters=150', '--eval_interval=10', f'--dtype={dtype}', f'--ckpt_path={tmp_path / "c.pt"}']
     p = subprocess.Popen([sys.executable, os.path.join(ROOT, 'gpt.py'), '--device=cpu', *args], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, PYTHONUNBUFFERED='1'))
@@ -429,4 +467,158 @@ def test_gpt_names_mode_uses_the_names_split(tmp_path, monkeypatch, capsys):
     assert tail[-1].endswith('samples are new (not in the training names)')
     load('gpt.py', '--dataset=names.txt', '--sample_only=True', '--num_samples=0',  # no samples: just the count
          f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
-    assert capsys.readouterr().out.strip() == '0/0 samples are new (not in the training names)'
+    assert capsys.readouterr().out.strip().splitlines()[1:] == ['0/0 samples are new (not in the training names)']
+
+
+def test_gpt_mode_comes_from_the_content_not_the_name(tmp_path, monkeypatch, capsys):
+    text = open(os.path.join(ROOT, 'input.txt')).read()[:20000]
+    (tmp_path / 'shakes.txt').write_text(text)           # Shakespeare under another name: still running text
+    (tmp_path / 'input.txt').write_text('\n'.join(open(os.path.join(ROOT, 'names.txt')).read().split()[:500]))
+    for name, mode in [('shakes.txt', 'text'), ('input.txt', 'names')]:  # a list named input.txt: names
+        g = load('gpt.py', *GPT_TINY, '--max_iters=2', '--num_samples=2', f'--dataset={tmp_path / name}',
+                 f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
+        out = capsys.readouterr().out
+        assert g['mode'] == mode and out.splitlines()[0].startswith(f'{tmp_path / name}: mode={mode}')
+        assert ('samples are new' in out) == (mode == 'names')
+    g = load('gpt.py', *GPT_TINY, '--max_iters=1', f'--dataset={tmp_path / "input.txt"}', '--mode=text',
+             f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)  # the flag overrides the guess
+    assert not g['names'] and 'mode=text' in capsys.readouterr().out
+    assert_one_line_error(*load_fails('gpt.py', '--mode=poem', monkeypatch=monkeypatch, capsys=capsys), 'mode', 'names')
+
+
+@pytest.mark.parametrize('lines,mode,words', [(['emma', 'olivia'], 'names', ['too few lines (2)', 'at least 10']),
+                                              (['emma'], 'names', ['too few lines (1)', 'at least 10']),
+                                              (['To be, or not to be: that is the question.'] * 3, 'text',
+                                               ['characters', 'at least 170'])])
+def test_gpt_refuses_a_file_too_small_to_split(lines, mode, words, tmp_path, monkeypatch, capsys):
+    (tmp_path / 'small.txt').write_text('\n'.join(lines))
+    rc, out, err = load_fails('gpt.py', *GPT_TINY, f'--dataset={tmp_path / "small.txt"}', f'--mode={mode}',
+                              f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch, capsys=capsys)
+    assert_one_line_error(rc, out, err, 'small.txt', *words)
+    assert rc == 1 and 'iter' not in out
+
+
+def test_gpt_divergence_stops_at_once_and_keeps_the_good_checkpoint(tmp_path, monkeypatch, capsys):
+    ckpt = tmp_path / 'c.pt'
+    load('gpt.py', *GPT_TINY, '--max_iters=10', f'--ckpt_path={ckpt}', monkeypatch=monkeypatch)
+    capsys.readouterr()
+    good = ckpt.read_bytes()
+    for extra in [[], ['--resume=True', '--max_iters=40']]:  # fresh, and resumed from the good checkpoint
+        rc, out, err = load_fails('gpt.py', *GPT_TINY, '--learning_rate=1e12', f'--ckpt_path={ckpt}', *extra,
+                                  monkeypatch=monkeypatch, capsys=capsys)
+        assert_one_line_error(rc, out, err, 'diverged', 'iter', '--learning_rate')
+        assert rc == 1 and 'final:' not in out and 'nan' not in out
+        assert out.rstrip().splitlines()[-1].startswith('iter')  # nothing sampled after the last progress line
+        assert ckpt.read_bytes() == good
+
+
+def test_gpt_explicit_and_fused_attention_agree_and_maps_are_causal(tmp_path, monkeypatch, capsys):
+    g = load('gpt.py', *GPT_TINY, '--max_iters=5', f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
+    model = g['model'].eval()
+    x = torch.randint(g['vocab_size'], (3, 16))
+    with torch.no_grad():
+        fused, _, none = model(x)
+        explicit, _, maps = model(x, need_weights=True)
+    assert none == [None, None] and len(maps) == 2
+    assert torch.allclose(fused, explicit, atol=1e-5)      # the same math, two ways
+    for att in maps:
+        assert att.shape == (3, 2, 16, 16)                  # (B, n_head, T, T)
+        assert torch.allclose(att.sum(-1), torch.ones(3, 2, 16), atol=1e-6)  # each row a distribution
+        past = torch.ones(16, 16, dtype=torch.bool).tril()
+        assert (att[..., ~past] == 0).all() and (att[..., past] > 0).all()  # no future, all of the past
+
+
+def test_gpt_shows_attention_in_the_terminal(tmp_path, monkeypatch, capsys):
+    ckpt = f'--ckpt_path={tmp_path / "c.pt"}'
+    load('gpt.py', *GPT_TINY, ckpt, monkeypatch=monkeypatch)
+    capsys.readouterr()
+    load('gpt.py', *GPT_TINY, ckpt, '--sample_only=True', '--prompt=ROMEO:', '--show_attention=True',
+         '--attention_layer=0', monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert 'attention in block 1 of 2:' in out
+    for h in range(2):                                       # a grid per head: header, then one row per character
+        i = lines.index(f'  head {h}   R O M E O :')
+        for t, c in enumerate('ROMEO:'):
+            row = lines[i + 1 + t]
+            assert row.startswith(f'       {c}   ') and len(row[11:].split(' ')) == t + 1  # row t sees t + 1 columns
+            assert set(row[11::2]) <= set('·░▒▓█') and '█' in row  # its strongest column is full
+    assert lines[i + 7].startswith('ROMEO:')                # then it writes as usual
+    assert_one_line_error(*load_fails('gpt.py', *GPT_TINY, ckpt, '--sample_only=True', '--attention_layer=2',
+                                      monkeypatch=monkeypatch, capsys=capsys), 'attention_layer')
+
+
+def test_gpt_old_checkpoints_are_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    load('gpt.py', *GPT_TINY, '--max_iters=10', f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
+    capsys.readouterr()
+    old = torch.load(tmp_path / 'c.pt', weights_only=True)
+    del old['scaler']                                        # what the single-Block gpt.py wrote
+    old['model'] = {k.replace('sa.key', 'qkv'): v for k, v in old['model'].items()}
+    torch.save(old, tmp_path / 'old.pt')
+    rc, out, err = load_fails('gpt.py', *GPT_TINY, f'--ckpt_path={tmp_path / "old.pt"}', '--sample_only=True',
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert_one_line_error(rc, out, err, 'old.pt', 'older version')
+
+
+def test_gpt_float16_with_a_gradient_scaler_trains(tmp_path, monkeypatch, capsys):
+    g = load('gpt.py', *GPT_TINY, '--dtype=float16', f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
+    vals = [float(v) for v in re.findall(r'\| val ([\d.]+)', capsys.readouterr().out)]
+    assert len(vals) == 2 and vals[1] < vals[0] < math.log(65)   # the loss falls
+    assert g['scaler'].is_enabled() and g['autocast'].fast_dtype == torch.float16
+    saved = torch.load(tmp_path / 'c.pt', weights_only=True)['scaler']
+    assert saved['scale'] == g['scaler'].get_scale()  # resume continues with the same loss scale
+
+
+def test_gpt_trains_data_parallel_with_torchrun(tmp_path):
+    # a wrapper runs gpt.py in each of 2 gloo processes and, when training ends, saves that process's weights
+    (tmp_path / 'wrap.py').write_text(f'''import os, runpy, sys, torch, torch.distributed as dist
+destroy = dist.destroy_process_group
+def save_then_destroy():
+    g = sys._getframe(1).f_globals  # gpt.py's globals
+    torch.save({{'model': g['model'].state_dict(), 'batch': g['get_batch']('train')[0]}}, f"{tmp_path}/rank{{g['rank']}}.w")
+    destroy()
+dist.destroy_process_group = save_then_destroy
+sys.argv = sys.argv[:1] + sys.argv[1:]
+runpy.run_path({os.path.join(ROOT, 'gpt.py')!r}, run_name='__main__')
+''')
+    p = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+                        str(tmp_path / 'wrap.py'), '--device=cpu', *GPT_TINY, '--gradient_accumulation_steps=2',
+                        f'--ckpt_path={tmp_path / "c.pt"}'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count('final:') == 1 and p.stdout.count('input.txt: mode=') == 1  # rank 0 alone prints
+    vals = [float(v) for v in re.findall(r'\| val ([\d.]+)', p.stdout)]
+    assert len(vals) == 2 and vals[1] < vals[0]                              # the loss falls
+    assert sorted(os.listdir(tmp_path)) == ['c.pt', 'rank0.w', 'rank1.w', 'wrap.py']  # one checkpoint
+    r0, r1 = (torch.load(tmp_path / f'rank{r}.w', weights_only=True) for r in (0, 1))
+    assert all(torch.equal(r0['model'][k], r1['model'][k]) for k in r0['model'])  # identical weights
+    assert not torch.equal(r0['batch'], r1['batch'])                            # different batches
+    rc, out, err = run('gpt.py', '--gradient_accumulation_steps=1', env=dict(os.environ, RANK='0', WORLD_SIZE='2',
+                       LOCAL_RANK='0', MASTER_ADDR='127.0.0.1', MASTER_PORT='29555'))
+    assert_one_line_error(rc, out, err, 'gradient_accumulation_steps=1', 'multiple of the 2 processes')
+
+
+# ---------------------------------------------------------------- README.md
+
+def script_keys(script):
+    """The hyperparameters a script accepts: the module-level names it assigns before `def fail`."""
+    keys = set()
+    for node in ast.parse(open(os.path.join(ROOT, script), encoding='utf-8').read()).body:
+        if isinstance(node, ast.FunctionDef):
+            break
+        if isinstance(node, ast.Assign):
+            keys |= {t.id for t in node.targets if isinstance(t, ast.Name) and not t.id.startswith('_')}
+    return keys
+
+
+def test_every_flag_in_the_readme_exists_in_its_script():
+    readme = open(os.path.join(ROOT, 'README.md'), encoding='utf-8').read()
+    lines = [l for block in re.findall(r'```\w*\n(.*?)```', readme, re.S) for l in block.splitlines()]
+    lines += re.findall(r'`((?:python|torchrun)\b[^`]*)`', readme)  # inline commands, in tables too
+    checked = 0
+    for line in lines:
+        for script, flags in re.findall(r'(\w+\.py)((?:\s+--\w+=\S+)*)', line):
+            assert os.path.exists(os.path.join(ROOT, script)), f'README runs {script}, which does not exist'
+            for key in re.findall(r'--(\w+)=', flags):
+                assert key in script_keys(script), f'README: {line.strip()!r} uses --{key}, unknown to {script}'
+                checked += 1
+    assert checked >= 20, checked  # the README's commands were found and read

@@ -5,7 +5,7 @@ squashed into one layer at once: neighbouring characters are fused in pairs, the
 Run: python wavenet.py   (override anything: python wavenet.py --max_iters=2000 --n_hidden=64)
 Result with defaults, 2 CPU cores: val 1.9868, test 1.9768, 76,579 params, 133.7 s (median of 3).
 """
-import ast, os, random, sys, time, urllib.request
+import ast, math, os, random, sys, time, urllib.request
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -56,7 +56,7 @@ if not os.path.isfile(dataset):
 try:
     with open(dataset, encoding='utf-8') as f: words = [w.strip() for w in f.read().splitlines() if w.strip()]
 except (OSError, UnicodeDecodeError) as e: fail(f'cannot read {dataset}: {e}', 1)
-if not words: fail(f'{dataset} holds no names: it needs one name per line', 1)
+if len(words) < 10: fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) so that train, val and test are not empty', 1)
 itos = ['.'] + sorted(set(''.join(words)) - {'.'})  # '.' (index 0) marks both start and end of a name
 stoi = {ch: i for i, ch in enumerate(itos)}
 vocab_size = len(itos)
@@ -115,9 +115,8 @@ class WaveNet(nn.Module):
         levels = block_size.bit_length() - 1  # 8 -> 4 -> 2 -> 1 is 3 levels
         self.levels = nn.Sequential(*[Fuse(n_embd if i == 0 else n_hidden) for i in range(levels)])
         self.lm_head = nn.Linear(n_hidden, vocab_size)
-        # init: with random weights the logits would be large and the softmax confidently wrong
-        # (initial loss far above ln 27 = 3.30, the first steps wasted on shrinking them);
-        # a small output layer makes the first prediction nearly uniform, loss ~3.30
+        # init: random weights give large logits, a confidently wrong softmax, a first loss far above
+        # ln 27 = 3.30 and steps wasted shrinking them; a small output layer starts nearly uniform, ~3.30
         with torch.no_grad(): self.lm_head.weight *= 0.1
 
     def forward(self, idx):  # idx (B, block_size) -> logits (B, V)
@@ -144,10 +143,13 @@ def estimate_loss(chunk=16384):
 # all of them) and one-cycle (warm up, anneal to ~0) need ~30k steps where SGD on batches of 32 needs 200k
 optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=device in ('cuda', 'cpu'))
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=max_iters)
+def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no samples from a broken model
+    if not math.isfinite(loss): fail(f'training diverged: the loss is {loss} at iter {it}; lower --learning_rate (it is {learning_rate})', 1)
 t0 = time.time()
 for it in range(1, max_iters + 1):
     X, Y = get_batch('train')
     loss = F.cross_entropy(model(X), Y)
+    check_finite(loss.item(), it)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -157,6 +159,7 @@ for it in range(1, max_iters + 1):
         print(f'iter {it}/{max_iters} | loss {loss.item():.4f} | {1000 * dt / it:.1f} ms/iter | eta {dt / it * (max_iters - it):.0f} s')
     if it % eval_interval == 0 or it == max_iters:
         losses = estimate_loss()
+        check_finite(sum(losses.values()), it)  # sum: a nan anywhere makes it nan
         print(f"iter {it}/{max_iters} | train {losses['train']:.4f} | val {losses['val']:.4f}")
 train_time = time.time() - t0
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses['test']:.4f} "

@@ -1,8 +1,8 @@
-"""Tests for the six scripts. Run from the repository root, with names.txt and input.txt there:
+"""Tests for the seven scripts. Run from the repository root, with names.txt and input.txt there:
     python -m pytest -q
 Each test runs a script with tiny settings, either as a subprocess (what a user sees: exit
 code, printed lines) or in-process with runpy (to inspect the tensors it leaves behind)."""
-import ast, math, os, re, runpy, signal, subprocess, sys
+import ast, contextlib, io, math, os, re, runpy, signal, subprocess, sys
 import pytest
 import torch
 import torch.nn.functional as F
@@ -49,12 +49,12 @@ def assert_one_line_error(rc, out, err, *words):
 
 # ---------------------------------------------------------------- every script
 
-@pytest.mark.parametrize('script', SCRIPTS)
+@pytest.mark.parametrize('script', SCRIPTS + ['encoder.py'])
 def test_scripts_import_only_torch_and_stdlib(script):
     if not os.path.exists(os.path.join(ROOT, script)):
         pytest.skip(f'{script} not written yet')
     tree = ast.parse(open(os.path.join(ROOT, script), encoding='utf-8').read())
-    local = {os.path.splitext(s)[0] for s in SCRIPTS}
+    local = {os.path.splitext(s)[0] for s in SCRIPTS + ['encoder.py']}
     for node in ast.walk(tree):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ''] if isinstance(node, ast.ImportFrom) else []
@@ -595,6 +595,132 @@ runpy.run_path({os.path.join(ROOT, 'gpt.py')!r}, run_name='__main__')
     rc, out, err = run('gpt.py', '--gradient_accumulation_steps=1', env=dict(os.environ, RANK='0', WORLD_SIZE='2',
                        LOCAL_RANK='0', MASTER_ADDR='127.0.0.1', MASTER_PORT='29555'))
     assert_one_line_error(rc, out, err, 'gradient_accumulation_steps=1', 'multiple of the 2 processes')
+
+
+# ---------------------------------------------------------------- encoder.py
+
+ENC_TINY = ['--n_embd=16', '--n_head=2', '--n_layer=2', '--batch_size=64', '--max_iters=60',
+            '--eval_interval=30', '--learning_rate=0.01', '--num_show=4']
+ENC_FINAL = re.compile(r'^final: train=([\d.]+) val=([\d.]+) test=([\d.]+) train_acc=([\d.]+) val_acc=([\d.]+) '
+                       r'test_acc=([\d.]+) params=(\d+) time=[\d.]+s$', re.M)
+
+
+@pytest.fixture(scope='module')
+def some_names(tmp_path_factory):  # the first 3,000 names: enough to learn from in a second, built in a blink
+    path = tmp_path_factory.mktemp('encoder') / 'some.txt'
+    path.write_text('\n'.join(open(os.path.join(ROOT, 'names.txt')).read().split()[:3000]))
+    return f'--dataset={path}'
+
+
+@pytest.fixture(scope='module')
+def tiny(some_names):  # one short training run, shared by the tests that only look at what it left behind
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()) as out:
+        g = load('encoder.py', *ENC_TINY, some_names, monkeypatch=mp)
+    g['model'].eval()  # dropout off: the same input gives the same output
+    return g, out.getvalue()
+
+
+def test_encoder_prints_progress_final_line_names_and_attention(tiny):
+    g, out = tiny
+    assert 'ms/iter' in out and 'eta' in out
+    assert len(re.findall(r'^iter \d+/60 \| train [\d.]+ \| val [\d.]+ \| val_acc [\d.]+$', out, re.M)) == 2
+    assert re.search(r'^baseline \(.*\): val=[\d.]+ test=[\d.]+ val_acc=[\d.]+ test_acc=[\d.]+$', out, re.M)
+    m = ENC_FINAL.search(out)
+    assert m and int(m[7]) == sum(p.numel() for p in g['model'].parameters())
+    shown = re.findall(r'^p\(real\) ([\d.]+)  (real|fake)  ([a-z]+)$', out, re.M)
+    assert len(shown) == 4 and all(0 <= float(p) <= 1 for p, _, _ in shown)
+    assert all(kind == 'fake' or name in g['splits']['val'] for _, kind, name in shown)
+    drawing = out.split('attention in the last block')[1].splitlines()
+    name = shown[0][2]
+    assert f"'{name}'" in drawing[0]                                    # it draws the first name shown
+    heads = [i for i, line in enumerate(drawing) if line.strip().startswith('head ')]
+    assert len(heads) == 2 and drawing[heads[0]].split()[2:] == list(f'.{name}.')
+    assert heads[1] - heads[0] == len(name) + 3                         # one row per character, '.'s included
+    X, lens, ix = g['X'], g['lens'], g['ix']                            # the val rows it showed
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()) as drawn:
+        g['draw_attention'](f'.{name}.', g['model'](X[ix], lens[ix])[1][-1][0, :, :len(name) + 2, :len(name) + 2])
+    assert drawn.getvalue() in out                                     # every head of the last block
+
+
+def test_encoder_draws_attention_with_gpts_code():
+    def source(script, name):  # the text of one top-level function
+        text = open(os.path.join(ROOT, script), encoding='utf-8').read()
+        node = next(n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == name)
+        return ast.get_source_segment(text, node)
+    assert source('encoder.py', 'draw_attention') == source('gpt.py', 'draw_attention')
+
+
+def test_encoder_learns_above_chance_on_whole_splits(tiny):
+    g, out = tiny
+    m = ENC_FINAL.search(out)
+    train, val, test, train_acc, val_acc, test_acc = map(float, m.groups()[:6])
+    assert val_acc > 0.65 and test_acc > 0.65 and val < 0.65, m[0]   # chance: 0.5 and ln 2 = 0.693
+    X, lens, Y = g['data']['val']
+    with torch.no_grad():
+        logp = g['model'](X, lens)[0]                                 # one pass over the whole split
+    assert abs((logp.argmax(1) == Y).float().mean().item() - val_acc) < 1e-4
+    assert abs(F.nll_loss(logp, Y).item() - val) < 1e-4
+
+
+def test_encoder_fakes_come_from_chapter_1s_table(tiny, some_names, monkeypatch, capsys):
+    g, _ = tiny
+    count = load('bigram_count.py', some_names, '--num_samples=0', monkeypatch=monkeypatch)
+    assert torch.allclose(g['P'], count['P'])                         # the same table, fitted on train only
+    for s, (X, lens, Y) in g['data'].items():
+        real = g['splits'][s]
+        names = [g['decode'](x[1:n - 1].tolist()) for x, n in zip(X, lens)]
+        assert names[:len(real)] == real and len(names) == 2 * len(real)  # every name of the split, as many fakes
+        assert Y[:len(real)].all() and not Y[len(real):].any()
+        assert all(0 < len(f) <= g['L'] - 2 for f in names[len(real):])   # no empty fake, none too long
+    assert len(set(names[len(real):]) - set(g['words'])) > 0.6 * len(real)  # mostly new names, not copies
+
+
+def test_encoder_has_no_causal_mask(tiny):
+    g, _ = tiny
+    x = torch.tensor([[0] + g['encode']('emmanuel') + [0]])
+    x2 = x.clone()
+    x2[0, 7] = g['stoi']['z']                                         # change a late character
+    pad = torch.zeros(1, x.size(1), dtype=torch.bool)
+    with torch.no_grad():
+        a, b = g['model'].encoder(x, pad)[0], g['model'].encoder(x2, pad)[0]   # (1, T, C)
+    assert not torch.allclose(a[0, 1], b[0, 1], atol=1e-4)           # the first character sees the change
+
+
+def test_encoder_padding_changes_nothing(tiny):
+    g, _ = tiny
+    X = torch.zeros(2, 12, dtype=torch.long)
+    X[0, :6], X[1] = torch.tensor([0] + g['encode']('emma') + [0]), torch.tensor([0] + g['encode']('maximilian') + [0])
+    X[0, 6:] = torch.randint(1, g['vocab_size'], (6,))                # whatever sits in the padding
+    lens = torch.tensor([6, 12])
+    with torch.no_grad():
+        alone, _ = g['model'](X[:1, :6], lens[:1])
+        batch, maps = g['model'](X, lens)
+    assert torch.allclose(alone[0], batch[0], atol=1e-5)              # padded in a batch: the same log-probs
+    assert len(maps) == 2
+    for att in maps:                                                  # (B, nh, T, T), one per block
+        assert torch.allclose(att[0, :, :6].sum(-1), torch.ones(2, 6))  # each real row is a distribution
+        assert (att[0, :, :, 6:] == 0).all()                          # that gives the padding exactly 0
+
+
+@pytest.mark.parametrize('args,words,code', [(['--no_such_key=3'], ['no_such_key', 'n_head'], 2),
+                                             (['--block_size=10'], ['block_size=17'], 2),
+                                             (['--n_embd=30', '--n_head=4'], ['n_embd=30', 'n_head=4'], 2),
+                                             (['--dataset=FIVE'], ['too few lines (5)', 'at least 10'], 1)])
+def test_encoder_refuses_bad_input_in_one_line(args, words, code, tmp_path, monkeypatch, capsys):
+    (tmp_path / 'five.txt').write_text('emma\nolivia\nava\nisabella\nsophia\n')
+    args = [a.replace('FIVE', str(tmp_path / 'five.txt')) for a in args]
+    rc, out, err = load_fails('encoder.py', *ENC_TINY, *args, monkeypatch=monkeypatch, capsys=capsys)
+    assert_one_line_error(rc, out, err, *words)
+    assert rc == code
+
+
+def test_encoder_same_seed_same_numbers(some_names, monkeypatch, capsys):
+    outs = []
+    for seed in [1, 1, 2]:
+        load('encoder.py', *ENC_TINY, '--max_iters=10', '--eval_interval=10', some_names, f'--seed={seed}',
+             monkeypatch=monkeypatch)
+        outs.append(re.sub(r'time=[\d.]+s|.*ms/iter.*', '', capsys.readouterr().out))  # all but timings
+    assert outs[0] == outs[1] and outs[0] != outs[2]
 
 
 # ---------------------------------------------------------------- README.md

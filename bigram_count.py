@@ -51,11 +51,16 @@ def check(key, ok, allowed):
         fail(f'--{key}={globals()[key]} is out of range: it must be {allowed}')
 
 check('smoothing', math.isfinite(smoothing) and smoothing >= 0, 'a number >= 0')
+check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_samples', num_samples >= 0, 'an integer >= 0')
-check('device', device.split(':')[0] in ('cpu', 'cuda', 'mps'), "cpu, cuda, cuda:N or mps")
+known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
+check('device', known_device, 'cpu, cuda, cuda:N or mps')
 if device.startswith('cuda') and not torch.cuda.is_available():
     fail(f'--device={device}, but torch sees no CUDA GPU here (on Colab: Runtime > '
          f'Change runtime type > GPU); run on the CPU with --device=cpu')
+if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
+    fail(f'--device={device}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here, '
+         f'numbered from 0')
 if device == 'mps' and not torch.backends.mps.is_available():
     fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
 

@@ -16,50 +16,108 @@ max_iters = 400           # full-batch gradient steps
 eval_interval = 100       # report train/val loss every this many steps
 learning_rate = 50.0      # big steps are fine: the loss is convex in W and the batch is exact
 reg = 0.01                # L2 penalty on W: the gradient-descent version of smoothing
-device = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+device = ('cuda' if torch.cuda.is_available() else   # the fastest device there is
+          'mps' if torch.backends.mps.is_available() else 'cpu')
 seed = 1337               # seeds the initial weights and the sampling
 num_samples = 20          # how many names to generate at the end
 
-# command-line overrides, e.g. --max_iters=200 --device=cpu; values are Python literals of the
-# default's type. In a notebook kernel sys.argv holds the kernel's own flags: keep the defaults.
-def fail(msg, code=2): print(f'error: {msg}', file=sys.stderr); sys.exit(code)
-_keys = [k for k, v in globals().items() if not k.startswith('_') and type(v) in (int, float, bool, str)]
-for _arg in [] if 'ipykernel' in sys.modules else sys.argv[1:]:
-    _k, _eq, _s = _arg[2:].partition('=')
-    if not (_arg.startswith('--') and _eq and _k in _keys):
-        fail(f"unknown option {_arg!r}; use --key=value with a key from: {', '.join(_keys)}")
-    try: _v = ast.literal_eval(_s)
-    except (ValueError, SyntaxError): _v = _s  # a bare word such as cpu is a string
-    if isinstance(globals()[_k], str) and not isinstance(_v, str): _v = _s  # strings need no quotes
-    if type(globals()[_k]) is float and type(_v) is int: _v = float(_v)
-    if type(_v) is not type(globals()[_k]):
-        fail(f"--{_k} must be of type {type(globals()[_k]).__name__}, got {_s!r}; valid keys: {', '.join(_keys)}")
-    globals()[_k] = _v
+# -----------------------------------------------------------------------------
+# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of
+# the default's type. In a notebook kernel sys.argv holds the kernel's own flags: keep defaults.
+def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad data or a bad run
+    print(f'error: {message}', file=sys.stderr)
+    sys.exit(code)
 
-# data: the file is read from the working directory; the two canonical files are fetched once
-_urls = {'names.txt': 'https://raw.githubusercontent.com/karpathy/makemore/master/names.txt',
-         'input.txt': 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'}
-if not os.path.isfile(dataset):
-    if dataset not in _urls: fail(f'dataset file {dataset!r} not found (pass --dataset=path/to/file.txt)', 1)
+hyperparameters = [k for k, v in globals().items()
+                   if not k.startswith('_') and type(v) in (int, float, bool, str)]
+flags = [] if 'ipykernel' in sys.modules else sys.argv[1:]
+for flag in flags:
+    key, eq, raw = flag[2:].partition('=')
+    if not (flag.startswith('--') and eq and key in hyperparameters):
+        fail(f'unknown option {flag!r}; use --key=value with a key from: '
+             f"{', '.join(hyperparameters)}")
+    default = globals()[key]
     try:
-        with urllib.request.urlopen(_urls[dataset], timeout=30) as r: _data = r.read()
-        with open(dataset + '.tmp', 'wb') as f: f.write(_data)
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw  # a bare word such as cpu is a string
+    if isinstance(default, str) and not isinstance(value, str):
+        value = raw  # strings need no quotes
+    if type(default) is float and type(value) is int:
+        value = float(value)
+    if type(value) is not type(default):
+        fail(f'--{key} must be of type {type(default).__name__}, got {raw!r}; '
+             f"valid keys: {', '.join(hyperparameters)}")
+    globals()[key] = value
+
+# every value is checked before any work is done, so a bad one costs a line, not a run
+def check(key, ok, allowed):
+    if not ok:
+        fail(f'--{key}={globals()[key]} is out of range: it must be {allowed}')
+
+check('max_iters', max_iters >= 1, 'an integer >= 1')
+check('eval_interval', eval_interval >= 1, 'an integer >= 1')
+check('learning_rate', math.isfinite(learning_rate) and learning_rate > 0, 'a number > 0')
+check('reg', math.isfinite(reg) and reg >= 0, 'a number >= 0')
+check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
+check('num_samples', num_samples >= 0, 'an integer >= 0')
+known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
+check('device', known_device, 'cpu, cuda, cuda:N or mps')
+if device.startswith('cuda') and not torch.cuda.is_available():
+    fail(f'--device={device}, but torch sees no CUDA GPU here (on Colab: Runtime > '
+         f'Change runtime type > GPU); run on the CPU with --device=cpu')
+if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
+    fail(f'--device={device}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here, '
+         f'numbered from 0')
+if device == 'mps' and not torch.backends.mps.is_available():
+    fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
+
+# -----------------------------------------------------------------------------
+# data: the file is read from the working directory; the two files the chapters use are
+# downloaded once, on first use
+github = 'https://raw.githubusercontent.com/karpathy'
+urls = {'names.txt': f'{github}/makemore/master/names.txt',
+        'input.txt': f'{github}/char-rnn/master/data/tinyshakespeare/input.txt'}
+if not os.path.isfile(dataset):
+    if dataset not in urls:
+        fail(f'dataset file {dataset!r} not found (pass --dataset=path/to/file.txt)', 1)
+    try:
+        with urllib.request.urlopen(urls[dataset], timeout=30) as response:
+            downloaded = response.read()
+        with open(dataset + '.tmp', 'wb') as f:
+            f.write(downloaded)
         os.replace(dataset + '.tmp', dataset)  # rename: never leave a half-written file
     except OSError as e:
-        fail(f'{dataset} is missing and downloading it failed ({e}); get {_urls[dataset]} and put it in {os.getcwd()}', 1)
+        fail(f'{dataset} is missing and downloading it failed ({e}); '
+             f'get {urls[dataset]} and put it in {os.getcwd()}', 1)
 try:
-    with open(dataset, encoding='utf-8') as f: words = [w.strip() for w in f.read().splitlines() if w.strip()]
-except (OSError, UnicodeDecodeError) as e: fail(f'cannot read {dataset}: {e}', 1)
-if len(words) < 10: fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) so that train, val and test are not empty', 1)
-itos = ['.'] + sorted(set(''.join(words)) - {'.'})  # '.' (index 0) marks both start and end of a name
+    with open(dataset, encoding='utf-8') as f:
+        lines = f.read().splitlines()
+except (OSError, UnicodeDecodeError) as e:
+    fail(f'cannot read {dataset}: {e}', 1)
+words = [line.strip() for line in lines if line.strip()]  # blank lines and spaces around dropped
+if len(words) < 10:
+    fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) '
+         f'so that train, val and test are not empty', 1)
+
+# the vocabulary: '.' (index 0) marks both the start and the end of a name
+itos = ['.'] + sorted(set(''.join(words)) - {'.'})
 stoi = {ch: i for i, ch in enumerate(itos)}
 vocab_size = len(itos)
-encode = lambda s: [stoi[c] for c in s]
-decode = lambda ids: ''.join(itos[i] for i in ids)
-random.seed(42)  # the same shuffle in every names chapter, so their losses compare
+
+def encode(s):
+    return [stoi[c] for c in s]
+
+def decode(ids):
+    return ''.join(itos[i] for i in ids)
+
+# the same shuffle and split in every names chapter, so their losses compare
+random.seed(42)
 random.shuffle(words)
-n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+n1 = int(0.8 * len(words))
+n2 = int(0.9 * len(words))
 splits = {'train': words[:n1], 'val': words[n1:n2], 'test': words[n2:]}
+max_len = max(len(w) for w in words)  # a sample stops at '.', or at the longest name's length
 
 def build_dataset(names):  # every (previous character, next character) pair, '.' at both ends
     xs, ys = [], []
@@ -68,53 +126,91 @@ def build_dataset(names):  # every (previous character, next character) pair, '.
         xs += ids[:-1]
         ys += ids[1:]
     return torch.tensor(xs, device=device), torch.tensor(ys, device=device)
-data = {s: build_dataset(names) for s, names in splits.items()}
 
-# model: one weight matrix, logits = one_hot(x) @ W. A one-hot row times W just selects row x of W, so
-# evaluation and sampling read W[x] directly: the same numbers without the 27-wide zeros (the next
-# chapter's embedding table is exactly this lookup). Training keeps the matmul: its gradient one_hot.T @
-# dlogits sums in the same order on every run (the lookup's scatter-add may not): same seed, same numbers.
+data = {split: build_dataset(names) for split, names in splits.items()}
+
+# -----------------------------------------------------------------------------
+# model: one weight matrix, logits = one_hot(x) @ W. A one-hot row times W just selects row x
+# of W, so evaluation and sampling read W[x] directly: the same numbers without the 27-wide
+# zeros (the next chapter's embedding table is exactly this lookup). Training keeps the matmul:
+# its gradient one_hot.T @ dlogits sums in the same order on every run (the lookup's
+# scatter-add may not): same seed, same numbers.
 torch.manual_seed(seed)
 W = (0.01 * torch.randn(vocab_size, vocab_size)).to(device).requires_grad_()
 
+# W is chapter 1's table in disguise: a logit is a log-count. exp(W) gives positive 'counts',
+# and dividing each row by its sum gives the probabilities P, exactly as chapter 1 normalised
+# its counts. Exponentiate, then normalise: that is the softmax, written out. First each row's
+# largest logit is subtracted: that divides the whole row of counts by one number, which the
+# normalisation cancels, and exp cannot overflow (exp(89) is already inf in float32)
+def probabilities():  # the 27x27 table P that W stands for: row a is P(next char | a)
+    logits = W.detach()                                         # (V, V): log-counts
+    shifted = logits - logits.max(dim=1, keepdim=True).values   # each row's largest is now 0
+    counts = shifted.exp()                                      # (V, V): chapter 1's 'counts'
+    return counts / counts.sum(dim=1, keepdim=True)             # (V, V): each row sums to 1
+
+# The loss is chapter 1's too: -log P[a, b] for each pair (a, b), averaged, which is
+# -P[x, y].log().mean(). F.cross_entropy(W[x], y) computes the same in one call (with the same
+# subtraction, in a different float order), so training and evaluation use it; sampling draws
+# from the P written out above
+
+# -----------------------------------------------------------------------------
 # evaluation: the exact mean negative log likelihood per character over every pair of a split
 @torch.no_grad()
 def estimate_loss():
-    return {s: F.cross_entropy(W[x], y).item() for s, (x, y) in data.items()}
+    out = {}
+    for split, (x, y) in data.items():
+        out[split] = F.cross_entropy(W[x], y).item()  # (N, V) logits, N targets -> a number
+    return out
 
+def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no samples from it
+    if not math.isfinite(loss):
+        fail(f'training diverged: the loss is {loss} at iter {it}; '
+             f'lower --learning_rate (it is {learning_rate})', 1)
+
+# -----------------------------------------------------------------------------
 # training: every step sees all training pairs at once (full batch), so no get_batch is needed
 xs, ys = data['train']
-xenc = F.one_hot(xs, vocab_size).float()                     # (N, V): all zeros but a 1 at column xs[i]
-def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no samples from a broken model
-    if not math.isfinite(loss): fail(f'training diverged: the loss is {loss} at iter {it}; lower --learning_rate (it is {learning_rate})', 1)
+xenc = F.one_hot(xs, vocab_size).float()  # (N, V): all zeros but a 1 at column xs[i]
+log_interval = max(1, eval_interval // 10)  # a progress line ten times per evaluation
 t0 = time.time()
 for it in range(1, max_iters + 1):
-    logits = xenc @ W                                        # (N, V) @ (V, V) -> (N, V): a row per pair
-    loss = F.cross_entropy(logits, ys) + reg * (W ** 2).mean()  # softmax + NLL, plus the L2 pull
+    logits = xenc @ W  # (N, V) @ (V, V) -> (N, V): a row per pair
+    # the loss minimised is the fit plus the L2 pull toward uniform rows. That is why the
+    # progress line's loss is higher than the evaluation line's train: loss includes the pull,
+    # reg * mean(W^2), and is measured before this step's update; train is the fit alone, after
+    loss = F.cross_entropy(logits, ys) + reg * (W ** 2).mean()
     check_finite(loss.item(), it)
     W.grad = None
     loss.backward()
-    W.data -= learning_rate * W.grad                         # plain gradient descent
-    if it % eval_interval == 0 or it == max_iters:
+    W.data -= learning_rate * W.grad  # plain gradient descent
+    if it % log_interval == 0 or it == max_iters:
         dt = time.time() - t0
-        print(f'iter {it}/{max_iters} | loss {loss.item():.4f} | {1000 * dt / it:.1f} ms/iter | eta {dt / it * (max_iters - it):.0f} s')
+        eta = dt / it * (max_iters - it)
+        print(f'iter {it}/{max_iters} | loss {loss.item():.4f} | {1000 * dt / it:.1f} ms/iter '
+              f'| eta {eta:.0f} s')
+    if it % eval_interval == 0 or it == max_iters:
         losses = estimate_loss()
-        check_finite(sum(losses.values()), it)  # sum: a nan anywhere makes it nan
+        check_finite(sum(losses.values()), it)  # the sum: a nan in any split makes it nan
         print(f"iter {it}/{max_iters} | train {losses['train']:.4f} | val {losses['val']:.4f}")
 train_time = time.time() - t0
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses['test']:.4f} "
-      f"params={W.numel()} time={train_time:.1f}s")
+      f'params={W.numel()} time={train_time:.1f}s')
 
-# sample: start at '.', draw the next character from softmax(W[ix]), stop when '.' comes back
-P = F.softmax(W.detach(), dim=1)
+# -----------------------------------------------------------------------------
+# sample: start at '.', draw the next character from its row of P, stop when '.' comes back
+P = probabilities()
 g = torch.Generator(device=device).manual_seed(seed)
 samples = []
 for _ in range(num_samples):
-    out, ix = [], 0
-    while True:
+    out = []
+    ix = 0
+    while len(out) < max_len:
         ix = torch.multinomial(P[ix], 1, generator=g).item()
-        if ix == 0: break
+        if ix == 0:
+            break
         out.append(ix)
     samples.append(decode(out))
 print('\n'.join(samples))
-print(f"{sum(s not in set(splits['train']) for s in samples)}/{num_samples} samples are new (not in the training names)")
+new = sum(s not in set(splits['train']) for s in samples)
+print(f'{new}/{num_samples} samples are new (not in the training names)')

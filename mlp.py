@@ -71,12 +71,17 @@ check('learning_rate', math.isfinite(learning_rate) and learning_rate > 0, 'a nu
 check('weight_decay', math.isfinite(weight_decay) and weight_decay >= 0, 'a number >= 0')
 check('n_embd', n_embd >= 1, 'an integer >= 1')
 check('n_hidden', n_hidden >= 1, 'an integer >= 1')
+check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_samples', num_samples >= 0, 'an integer >= 0')
 check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number >= 0')
-check('device', device.split(':')[0] in ('cpu', 'cuda', 'mps'), "cpu, cuda, cuda:N or mps")
+known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
+check('device', known_device, 'cpu, cuda, cuda:N or mps')
 if device.startswith('cuda') and not torch.cuda.is_available():
     fail(f'--device={device}, but torch sees no CUDA GPU here (on Colab: Runtime > '
          f'Change runtime type > GPU); run on the CPU with --device=cpu')
+if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
+    fail(f'--device={device}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here, '
+         f'numbered from 0')
 if device == 'mps' and not torch.backends.mps.is_available():
     fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
 
@@ -238,7 +243,8 @@ g = torch.Generator(device=device).manual_seed(seed)
 def pick(logits):  # the next character: drawn from softmax(logits / temperature)
     if temperature == 0:
         return logits.argmax().item()  # temperature 0: always the most likely (greedy decoding)
-    probs = F.softmax(logits / temperature, dim=-1)
+    # the largest logit subtracted first: divided by a tiny temperature, the rest stay finite
+    probs = F.softmax((logits - logits.max()) / temperature, dim=-1)
     return torch.multinomial(probs, 1, generator=g).item()
 
 model.eval()

@@ -21,52 +21,118 @@ weight_decay = 0.1        # AdamW's pull of the weights toward 0
 n_embd = 24               # size of a character's embedding vector
 n_hidden = 128            # neurons in each level of the tree
 dropout = 0.0             # fraction of each level's outputs zeroed while training
-device = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+device = ('cuda' if torch.cuda.is_available() else   # the fastest device there is
+          'mps' if torch.backends.mps.is_available() else 'cpu')
 seed = 1337               # seeds the initial weights, the batches and the sampling
 num_samples = 20          # how many names to generate at the end
-temperature = 1.0         # divides the logits when sampling: < 1 is safer, > 1 is wilder
+temperature = 1.0         # divides the logits when sampling: < 1 safer, > 1 wilder, 0 the likeliest
 
-# command-line overrides, e.g. --max_iters=200 --device=cpu; values are Python literals of the
-# default's type. In a notebook kernel sys.argv holds the kernel's own flags: keep the defaults.
-def fail(msg, code=2): print(f'error: {msg}', file=sys.stderr); sys.exit(code)
-_keys = [k for k, v in globals().items() if not k.startswith('_') and type(v) in (int, float, bool, str)]
-for _arg in [] if 'ipykernel' in sys.modules else sys.argv[1:]:
-    _k, _eq, _s = _arg[2:].partition('=')
-    if not (_arg.startswith('--') and _eq and _k in _keys):
-        fail(f"unknown option {_arg!r}; use --key=value with a key from: {', '.join(_keys)}")
-    try: _v = ast.literal_eval(_s)
-    except (ValueError, SyntaxError): _v = _s  # a bare word such as cpu is a string
-    if isinstance(globals()[_k], str) and not isinstance(_v, str): _v = _s  # strings need no quotes
-    if type(globals()[_k]) is float and type(_v) is int: _v = float(_v)
-    if type(_v) is not type(globals()[_k]):
-        fail(f"--{_k} must be of type {type(globals()[_k]).__name__}, got {_s!r}; valid keys: {', '.join(_keys)}")
-    globals()[_k] = _v
+# -----------------------------------------------------------------------------
+# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of
+# the default's type. In a notebook kernel sys.argv holds the kernel's own flags: keep defaults.
+def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad data or a bad run
+    print(f'error: {message}', file=sys.stderr)
+    sys.exit(code)
 
-# data: the file is read from the working directory; the two canonical files are fetched once
-_urls = {'names.txt': 'https://raw.githubusercontent.com/karpathy/makemore/master/names.txt',
-         'input.txt': 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'}
-if not os.path.isfile(dataset):
-    if dataset not in _urls: fail(f'dataset file {dataset!r} not found (pass --dataset=path/to/file.txt)', 1)
+hyperparameters = [k for k, v in globals().items()
+                   if not k.startswith('_') and type(v) in (int, float, bool, str)]
+flags = [] if 'ipykernel' in sys.modules else sys.argv[1:]
+for flag in flags:
+    key, eq, raw = flag[2:].partition('=')
+    if not (flag.startswith('--') and eq and key in hyperparameters):
+        fail(f'unknown option {flag!r}; use --key=value with a key from: '
+             f"{', '.join(hyperparameters)}")
+    default = globals()[key]
     try:
-        with urllib.request.urlopen(_urls[dataset], timeout=30) as r: _data = r.read()
-        with open(dataset + '.tmp', 'wb') as f: f.write(_data)
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw  # a bare word such as cpu is a string
+    if isinstance(default, str) and not isinstance(value, str):
+        value = raw  # strings need no quotes
+    if type(default) is float and type(value) is int:
+        value = float(value)
+    if type(value) is not type(default):
+        fail(f'--{key} must be of type {type(default).__name__}, got {raw!r}; '
+             f"valid keys: {', '.join(hyperparameters)}")
+    globals()[key] = value
+
+# every value is checked before any work is done, so a bad one costs a line, not a run
+def check(key, ok, allowed):
+    if not ok:
+        fail(f'--{key}={globals()[key]} is out of range: it must be {allowed}')
+
+# a power of 2 is halved down to exactly 1 by the tree; in binary it is a single 1 bit
+check('block_size', block_size >= 2 and block_size & (block_size - 1) == 0,
+      'a power of 2: 2, 4, 8, 16, ...')
+check('batch_size', batch_size >= 2,
+      'an integer >= 2 (BatchNorm normalises over the batch: one example has no spread)')
+check('max_iters', max_iters >= 1, 'an integer >= 1')
+check('eval_interval', eval_interval >= 1, 'an integer >= 1')
+check('learning_rate', math.isfinite(learning_rate) and learning_rate > 0, 'a number > 0')
+check('weight_decay', math.isfinite(weight_decay) and weight_decay >= 0, 'a number >= 0')
+check('n_embd', n_embd >= 1, 'an integer >= 1')
+check('n_hidden', n_hidden >= 1, 'an integer >= 1')
+check('dropout', 0 <= dropout < 1, 'a number >= 0 and < 1')
+check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
+check('num_samples', num_samples >= 0, 'an integer >= 0')
+check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number >= 0')
+known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
+check('device', known_device, 'cpu, cuda, cuda:N or mps')
+if device.startswith('cuda') and not torch.cuda.is_available():
+    fail(f'--device={device}, but torch sees no CUDA GPU here (on Colab: Runtime > '
+         f'Change runtime type > GPU); run on the CPU with --device=cpu')
+if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
+    fail(f'--device={device}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here, '
+         f'numbered from 0')
+if device == 'mps' and not torch.backends.mps.is_available():
+    fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
+
+# -----------------------------------------------------------------------------
+# data: the file is read from the working directory; the two files the chapters use are
+# downloaded once, on first use
+github = 'https://raw.githubusercontent.com/karpathy'
+urls = {'names.txt': f'{github}/makemore/master/names.txt',
+        'input.txt': f'{github}/char-rnn/master/data/tinyshakespeare/input.txt'}
+if not os.path.isfile(dataset):
+    if dataset not in urls:
+        fail(f'dataset file {dataset!r} not found (pass --dataset=path/to/file.txt)', 1)
+    try:
+        with urllib.request.urlopen(urls[dataset], timeout=30) as response:
+            downloaded = response.read()
+        with open(dataset + '.tmp', 'wb') as f:
+            f.write(downloaded)
         os.replace(dataset + '.tmp', dataset)  # rename: never leave a half-written file
     except OSError as e:
-        fail(f'{dataset} is missing and downloading it failed ({e}); get {_urls[dataset]} and put it in {os.getcwd()}', 1)
+        fail(f'{dataset} is missing and downloading it failed ({e}); '
+             f'get {urls[dataset]} and put it in {os.getcwd()}', 1)
 try:
-    with open(dataset, encoding='utf-8') as f: words = [w.strip() for w in f.read().splitlines() if w.strip()]
-except (OSError, UnicodeDecodeError) as e: fail(f'cannot read {dataset}: {e}', 1)
-if len(words) < 10: fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) so that train, val and test are not empty', 1)
-itos = ['.'] + sorted(set(''.join(words)) - {'.'})  # '.' (index 0) marks both start and end of a name
+    with open(dataset, encoding='utf-8') as f:
+        lines = f.read().splitlines()
+except (OSError, UnicodeDecodeError) as e:
+    fail(f'cannot read {dataset}: {e}', 1)
+words = [line.strip() for line in lines if line.strip()]  # blank lines and spaces around dropped
+if len(words) < 10:
+    fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) '
+         f'so that train, val and test are not empty', 1)
+
+# the vocabulary: '.' (index 0) marks both the start and the end of a name
+itos = ['.'] + sorted(set(''.join(words)) - {'.'})
 stoi = {ch: i for i, ch in enumerate(itos)}
 vocab_size = len(itos)
-encode = lambda s: [stoi[c] for c in s]
-decode = lambda ids: ''.join(itos[i] for i in ids)
-random.seed(42)  # the same shuffle in every names chapter, so their losses compare
+
+def encode(s):
+    return [stoi[c] for c in s]
+
+def decode(ids):
+    return ''.join(itos[i] for i in ids)
+
+# the same shuffle and split in every names chapter, so their losses compare
+random.seed(42)
 random.shuffle(words)
-n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+n1 = int(0.8 * len(words))
+n2 = int(0.9 * len(words))
 splits = {'train': words[:n1], 'val': words[n1:n2], 'test': words[n2:]}
-if block_size < 2 or block_size & (block_size - 1): fail(f'--block_size must be a power of 2 (2, 4, 8, ...), got {block_size}')
+max_len = max(len(w) for w in words)  # a sample stops at '.', or at the longest name's length
 
 def build_dataset(names):  # one row per character and end: the block_size characters before it
     X, Y = [], []
@@ -76,14 +142,18 @@ def build_dataset(names):  # one row per character and end: the block_size chara
             X.append(context)
             Y.append(ix)
             context = context[1:] + [ix]  # slide the window one character on
-    return torch.tensor(X, device=device), torch.tensor(Y, device=device)  # (N, block_size), (N,)
-data = {s: build_dataset(names) for s, names in splits.items()}
+    X = torch.tensor(X, device=device)  # (N, block_size)
+    Y = torch.tensor(Y, device=device)  # (N,)
+    return X, Y
+
+data = {split: build_dataset(names) for split, names in splits.items()}
 
 def get_batch(split):  # batch_size random rows of a split
     X, Y = data[split]
     ix = torch.randint(len(X), (batch_size,), device=device)
     return X[ix], Y[ix]
 
+# -----------------------------------------------------------------------------
 # model. The MLP crushed its whole context into one hidden layer in a single step; here the
 # characters are fused pairwise, a little at a time, in a tree (as in DeepMind's WaveNet):
 #   level 0:   a   b   c   d   e   f   g   h     8 embeddings         (B, 8, n_embd)
@@ -92,92 +162,135 @@ def get_batch(split):  # batch_size random rows of a split
 #   level 3:            abcdefgh                1 -> logits          (B, 1, n_hidden)
 # Every level reuses one small linear layer for all its pairs, so a longer context costs
 # only one more level (log2 of block_size), not a wider and wider first layer.
+# One Linear applied to every pair of neighbours is a 1-D convolution with kernel size 2 and
+# stride 2 (the blog's nn.Conv1d(kernel_size=2, stride=2)): the kernel sees two positions, and
+# the stride moves it on by two, so the pairs do not overlap and each level halves the length.
 class Fuse(nn.Module):  # one level: concatenate neighbours in pairs, then linear, BatchNorm, tanh
     def __init__(self, n_in):
         super().__init__()
-        self.fc = nn.Linear(2 * n_in, n_hidden, bias=False)  # no bias: BatchNorm removes the mean
+        # no bias: BatchNorm subtracts the mean right after, which would remove it
+        self.fc = nn.Linear(2 * n_in, n_hidden, bias=False)
         self.bn = nn.BatchNorm1d(n_hidden)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x):  # (B, T, C) -> (B, T/2, n_hidden)
         B, T, C = x.shape
-        x = self.fc(x.reshape(B, T // 2, 2 * C))  # (B, T/2, 2C): a row holds two neighbours side by side
+        pairs = x.reshape(B, T // 2, 2 * C)  # (B, T/2, 2C): a row holds two neighbours side by side
+        x = self.fc(pairs)                    # (B, T/2, n_hidden)
         # BatchNorm over batch AND position: all pairs of a level go through the same weights, so
-        # they share one set of statistics, averaged over B * T/2 rows instead of B. BatchNorm keeps
-        # every level's pre-activations at unit scale, so tanh never saturates however deep the tree
-        x = self.bn(x.flatten(0, 1)).view(B, T // 2, n_hidden)
+        # they share one set of statistics, averaged over B * T/2 rows instead of B. BatchNorm
+        # keeps every level's pre-activations at unit scale, so tanh never saturates however
+        # deep the tree
+        x = self.bn(x.flatten(0, 1))          # (B * T/2, n_hidden): one row per pair
+        x = x.view(B, T // 2, n_hidden)       # (B, T/2, n_hidden)
         return self.drop(torch.tanh(x))
 
 class WaveNet(nn.Module):
     def __init__(self):
         super().__init__()
-        self.wte = nn.Embedding(vocab_size, n_embd)
-        levels = block_size.bit_length() - 1  # 8 -> 4 -> 2 -> 1 is 3 levels
-        self.levels = nn.Sequential(*[Fuse(n_embd if i == 0 else n_hidden) for i in range(levels)])
+        self.tok_emb = nn.Embedding(vocab_size, n_embd)  # one learned vector per character
+        n_levels = int(math.log2(block_size))  # 8 -> 4 -> 2 -> 1 is log2(8) = 3 levels
+        levels = [Fuse(n_embd)]  # the first level fuses embeddings, the others hidden vectors
+        for _ in range(n_levels - 1):
+            levels.append(Fuse(n_hidden))
+        self.levels = nn.Sequential(*levels)
         self.lm_head = nn.Linear(n_hidden, vocab_size)
-        # init: random weights give large logits, a confidently wrong softmax, a first loss far above
-        # ln 27 = 3.30 and steps wasted shrinking them; a small output layer starts nearly uniform, ~3.30
-        with torch.no_grad(): self.lm_head.weight *= 0.1
+        # init: with PyTorch's default init the first loss is about 3.36, above ln 27 = 3.30,
+        # the loss of a uniform guess: the logits are a little confident, and wrong. A smaller
+        # output layer starts the predictions nearly uniform, at ~3.30, and no steps are spent
+        # shrinking them (first loss measured over seeds 1-4 and 1337: 3.33 to 3.38 without
+        # the 0.1, 3.30 to 3.31 with it)
+        with torch.no_grad():
+            self.lm_head.weight *= 0.1
 
     def forward(self, idx):  # idx (B, block_size) -> logits (B, V)
-        x = self.levels(self.wte(idx))  # (B, block_size, n_embd) -> (B, 1, n_hidden)
-        return self.lm_head(x.squeeze(1))  # (B, V)
+        emb = self.tok_emb(idx)              # (B, block_size, n_embd)
+        x = self.levels(emb)                 # (B, 1, n_hidden): the tree fused everything
+        logits = self.lm_head(x.squeeze(1))  # (B, V)
+        return logits
 
 torch.manual_seed(seed)
 model = WaveNet().to(device)
 params = sum(p.numel() for p in model.parameters())
 
+# -----------------------------------------------------------------------------
 # evaluation: the exact mean negative log likelihood per character over every row of a split,
 # in big chunks; eval mode makes BatchNorm use its running statistics, not the chunk's
 @torch.no_grad()
 def estimate_loss(chunk=16384):
     model.eval()
     out = {}
-    for s, (X, Y) in data.items():
-        total = sum(F.cross_entropy(model(x), y, reduction='sum').item() for x, y in zip(X.split(chunk), Y.split(chunk)))
-        out[s] = total / len(Y)
+    for split, (X, Y) in data.items():
+        total = 0.0
+        for x, y in zip(X.split(chunk), Y.split(chunk)):
+            total += F.cross_entropy(model(x), y, reduction='sum').item()
+        out[split] = total / len(Y)
     model.train()
     return out
 
-# training: batches of 256 (a steadier gradient), AdamW (a step size per weight; fused: one kernel for
-# all of them) and one-cycle (warm up, anneal to ~0) need ~30k steps where SGD on batches of 32 needs 200k
-optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=device in ('cuda', 'cpu'))
-scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=max_iters)
-def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no samples from a broken model
-    if not math.isfinite(loss): fail(f'training diverged: the loss is {loss} at iter {it}; lower --learning_rate (it is {learning_rate})', 1)
+def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no samples from it
+    if not math.isfinite(loss):
+        fail(f'training diverged: the loss is {loss} at iter {it}; '
+             f'lower --learning_rate (it is {learning_rate})', 1)
+
+# -----------------------------------------------------------------------------
+# training: batches of 256 (a steadier gradient), AdamW (a step size per weight) and one-cycle
+# (warm up, then anneal to ~0) need ~30k steps where SGD on batches of 32 needs 200k. fused:
+# one kernel updates every weight. No gradient clipping: BatchNorm keeps every layer's scale in
+# check, and no weight is applied again and again as in chapter 5's recurrence, which clips
+optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay,
+                              fused=device in ('cuda', 'cpu'))
+scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate,
+                                                total_steps=max_iters)
+log_interval = max(1, eval_interval // 10)  # a progress line ten times per evaluation
 t0 = time.time()
 for it in range(1, max_iters + 1):
     X, Y = get_batch('train')
-    loss = F.cross_entropy(model(X), Y)
+    logits = model(X)
+    loss = F.cross_entropy(logits, Y)
     check_finite(loss.item(), it)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     scheduler.step()
-    if it % (eval_interval // 10 or 1) == 0 or it == max_iters:
+    if it % log_interval == 0 or it == max_iters:
         dt = time.time() - t0
-        print(f'iter {it}/{max_iters} | loss {loss.item():.4f} | {1000 * dt / it:.1f} ms/iter | eta {dt / it * (max_iters - it):.0f} s')
+        eta = dt / it * (max_iters - it)
+        print(f'iter {it}/{max_iters} | loss {loss.item():.4f} | {1000 * dt / it:.1f} ms/iter '
+              f'| eta {eta:.0f} s')
     if it % eval_interval == 0 or it == max_iters:
         losses = estimate_loss()
-        check_finite(sum(losses.values()), it)  # sum: a nan anywhere makes it nan
+        check_finite(sum(losses.values()), it)  # the sum: a nan in any split makes it nan
         print(f"iter {it}/{max_iters} | train {losses['train']:.4f} | val {losses['val']:.4f}")
 train_time = time.time() - t0
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses['test']:.4f} "
-      f"params={params} time={train_time:.1f}s")
+      f'params={params} time={train_time:.1f}s')
 
+# -----------------------------------------------------------------------------
 # sample: start from a context of '.'s, draw the next character, slide the window, stop at '.'
-model.eval()
 g = torch.Generator(device=device).manual_seed(seed)
+
+def pick(logits):  # the next character: drawn from softmax(logits / temperature)
+    if temperature == 0:
+        return logits.argmax().item()  # temperature 0: always the most likely (greedy decoding)
+    # the largest logit subtracted first: divided by a tiny temperature, the rest stay finite
+    probs = F.softmax((logits - logits.max()) / temperature, dim=-1)
+    return torch.multinomial(probs, 1, generator=g).item()
+
+model.eval()
 samples = []
 with torch.no_grad():
     for _ in range(num_samples):
-        out, context = [], [0] * block_size
-        while True:
-            logits = model(torch.tensor([context], device=device))
-            ix = torch.multinomial(F.softmax(logits[0] / temperature, dim=-1), 1, generator=g).item()
-            if ix == 0: break
+        out = []
+        context = [0] * block_size
+        while len(out) < max_len:
+            logits = model(torch.tensor([context], device=device))  # (1, V)
+            ix = pick(logits[0])
+            if ix == 0:
+                break
             out.append(ix)
             context = context[1:] + [ix]
         samples.append(decode(out))
 print('\n'.join(samples))
-print(f"{sum(s not in set(splits['train']) for s in samples)}/{num_samples} samples are new (not in the training names)")
+new = sum(s not in set(splits['train']) for s in samples)
+print(f'{new}/{num_samples} samples are new (not in the training names)')

@@ -3,7 +3,7 @@
 Most tests run a script as a user would (a subprocess: exit code, printed lines, files written).
 Some run it in-process with runpy to look at a tensor it leaves behind (the model, the split):
 each of those says why it has to reach inside."""
-import ast, math, os, random, re, runpy, shutil, signal, subprocess, sys, time
+import ast, contextlib, io, math, os, random, re, runpy, shutil, signal, subprocess, sys
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,10 +14,42 @@ SCRIPTS = NAMES_SCRIPTS + ['gpt.py', 'encoder.py']
 NEW_LINE = 'samples are new (not in the training names)'
 
 
-def run(script, *args, cwd=ROOT, env=None, timeout=120):
-    """Run a script as a user would; return (exit code, stdout, stderr)."""
-    p = subprocess.run([sys.executable, os.path.join(ROOT, script), '--device=cpu', *args], cwd=cwd,
-                       capture_output=True, text=True, timeout=timeout, env=env)
+def run(script, *args, cwd=ROOT, seconds=120):
+    """Run a script as a user would and return (exit code, stdout, stderr). It runs in this
+    process: a fresh python would spend 2-3 s importing torch, on every one of a hundred runs.
+    A run that is not done after `seconds` fails the test (a sampler that never ends, say)."""
+    out, err = io.StringIO(), io.StringIO()
+    old_argv, old_cwd, code = sys.argv, os.getcwd(), 0
+    sys.argv = [script, '--device=cpu', *args]
+    os.chdir(cwd)
+    try:
+        with deadline(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(os.path.join(ROOT, script), run_name='__main__')
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.argv = old_argv
+        os.chdir(old_cwd)
+    return code, out.getvalue(), err.getvalue()
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    def too_long(signum, frame):
+        raise TimeoutError(f'still running after {seconds} s')
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_process(script, *args, env=None):
+    """Run a script in a python of its own: for what only a separate process shows."""
+    p = subprocess.run([sys.executable, os.path.join(ROOT, script), '--device=cpu', *args], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120, env=env)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -264,7 +296,7 @@ def test_samples_are_capped_and_the_new_count_is_true(script, few_names, tmp_pat
     extra = [f'--ckpt_path={tmp_path / "c.pt"}', '--dataset=names.txt'] if script == 'gpt.py' else [few_names]
     size = {'mlp.py': NET_TINY[2:5], 'wavenet.py': NET_TINY[2:5], 'rnn.py': RNN_TINY[2:5],
             'gpt.py': GPT_TINY[:5]}.get(script, [])
-    rc, out, err = run(script, *size, *args, *extra, '--num_samples=8', timeout=60)
+    rc, out, err = run(script, *size, *args, *extra, '--num_samples=8', seconds=60)
     assert rc == 0, err
     *samples, count = after_final(out)
     path = os.path.join(ROOT, 'names.txt') if script == 'gpt.py' else few_names.split('=', 1)[1]
@@ -841,7 +873,7 @@ def test_gpt_trains_data_parallel_with_torchrun(tmp_path):
     assert not torch.equal(r0['batch'], r1['batch'])                             # own batches
     env = dict(os.environ, RANK='0', WORLD_SIZE='2', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1',
                MASTER_PORT='29555')
-    rc, out, err = run('gpt.py', '--gradient_accumulation_steps=1', env=env)
+    rc, out, err = run_process('gpt.py', '--gradient_accumulation_steps=1', env=env)
     assert_one_line_error(rc, out, err, 'gradient_accumulation_steps=1', 'multiple of the 2 processes')
 
 
@@ -936,3 +968,129 @@ def test_gpt_ctrl_c_under_torchrun_stops_every_process_at_one_step_with_one_chec
     assert r0['it'] == r1['it'] == int(stopped[0])                  # the same step everywhere
     assert torch.load(tmp_path / 'c.pt', weights_only=True)['iter'] == int(stopped[0])
     assert all(torch.equal(r0['model'][k], r1['model'][k]) for k in r0['model'])
+
+
+# ---------------------------------------------------------------- encoder.py
+
+ENC_LEARN = ['--n_embd=32', '--n_head=4', '--n_layer=2', '--max_iters=300', '--eval_interval=150',
+             '--learning_rate=0.01', '--num_show=4']
+
+
+@pytest.fixture(scope='module')
+def encoder_run():
+    """One short run on all the names, shared by the tests that look at what it left behind
+    (in-process: they need the model and the split it was scored on)."""
+    # (capsys and monkeypatch belong to one test: a shared run captures by hand)
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()) as out:
+        g = load('encoder.py', *ENC_LEARN, monkeypatch=mp)
+    g['model'].eval()  # dropout off: the same input gives the same output
+    return g, out.getvalue()
+
+
+def test_encoder_beats_the_pairs_and_length_baseline_on_whole_splits(encoder_run):
+    g, out = encoder_run
+    numbers = final(out)
+    baseline = re.search(r'^baseline \(.*\): val=[\d.]+ test=[\d.]+ val_acc=([\d.]+) '
+                         r'test_acc=([\d.]+)$', out, re.M)
+    assert float(baseline[1]) <= 0.55 and float(baseline[2]) <= 0.55  # pairs and length: chance
+    assert numbers['val_acc'] > float(baseline[1]) + 0.05             # attention sees more
+    assert numbers['test_acc'] > float(baseline[2]) + 0.05
+    X, lens, Y = g['data']['val']
+    with torch.no_grad():
+        logp = g['model'](X, lens)[0]                                 # one pass, the whole split
+    assert abs((logp.argmax(1) == Y).float().mean().item() - numbers['val_acc']) < 1e-4
+    assert abs(F.nll_loss(logp, Y).item() - numbers['val']) < 1e-4
+    assert numbers['params'] == sum(p.numel() for p in g['model'].parameters())
+    assert len(re.findall(r'^iter \d+/300 \| train [\d.]+ \| val [\d.]+ \| val_acc [\d.]+$',
+                          out, re.M)) == 2 and 'ms/iter' in out and 'eta' in out
+
+
+def test_encoder_fakes_are_chapter_1s_names_with_real_lengths(encoder_run, monkeypatch, capsys):
+    g, _ = encoder_run
+    count = load('bigram_count.py', '--num_samples=0', monkeypatch=monkeypatch)
+    assert torch.allclose(g['P'], count['P'])                  # the same table, fitted on train
+    split = expected_split(os.path.join(ROOT, 'names.txt'))
+    real_names = set(names_in(os.path.join(ROOT, 'names.txt')))
+    batches = [g['get_batch']() for _ in range(3)]
+    for name, (X, lens, Y) in [*g['data'].items(), *[('batch', b) for b in batches]]:
+        X, lens, Y = X.cpu(), lens.cpu(), Y.cpu()
+        names = [g['decode'](x[1:n - 1].tolist()) for x, n in zip(X, lens)]
+        real = [w for w, y in zip(names, Y) if y == 1]
+        fakes = [w for w, y in zip(names, Y) if y == 0]
+        if name != 'batch':
+            assert real == split[name]                         # every name of the split
+        assert len(fakes) == len(real) and not set(fakes) & real_names  # no fake is a real name
+        # the lengths: the same histogram, within 1% of the names at any length
+        longest = max(map(len, real + fakes)) + 1
+        hist_real = torch.bincount(torch.tensor([len(w) for w in real]), minlength=longest)
+        hist_fake = torch.bincount(torch.tensor([len(w) for w in fakes]), minlength=longest)
+        assert (hist_real - hist_fake).abs().max().item() <= 0.01 * len(real), name
+
+
+def test_encoder_shows_names_and_the_attention_it_paid(encoder_run, ckpt, monkeypatch, capsys):
+    g, out = encoder_run
+    shown = re.findall(r'^p\(real\) ([\d.]+) \(baseline ([\d.]+)\)  (real|fake)  ([a-z]+)$',
+                       out, re.M)
+    assert len(shown) == 4 and all(0 <= float(p) <= 1 for p, _, _, _ in shown)
+    val = expected_split(os.path.join(ROOT, 'names.txt'))['val']
+    assert [kind for _, _, kind, _ in shown] == ['real', 'fake'] * 2  # a name, then its twin
+    assert shown[0][3] in val and len(shown[0][3]) == len(shown[1][3])
+    drawing = out.split('attention in the last block')[1].splitlines()
+    name = shown[0][3]
+    assert f"'{name}'" in drawing[0]                              # it draws the first name shown
+    heads = [i for i, line in enumerate(drawing) if line.strip().startswith('head ')]
+    assert len(heads) == 4 and drawing[heads[0]].split()[2:] == list(f'.{name}.')
+    assert heads[1] - heads[0] == len(name) + 3                   # a row per character, '.'s too
+    # the same drawing as gpt.py's for the same weights (each file carries its own copy)
+    gpt = load('gpt.py', *GPT_TINY, f'--ckpt_path={ckpt}', '--sample_only=True',
+               '--max_new_tokens=1', monkeypatch=monkeypatch)
+    att = torch.rand(2, 5, 5).tril()
+    att = att / att.sum(-1, keepdim=True)
+    capsys.readouterr()
+    gpt['draw_attention']('a b\nc', att)
+    g['draw_attention']('a b\nc', att)
+    ours, theirs = capsys.readouterr().out.split('each row')[1:]
+    assert ours == theirs
+
+
+def test_encoder_has_no_causal_mask(encoder_run):
+    g, _ = encoder_run
+    x = torch.tensor([[0] + g['encode']('emmanuel') + [0]])
+    x2 = x.clone()
+    x2[0, 7] = g['stoi']['z']                                         # change a late character
+    pad = torch.zeros(1, x.size(1), dtype=torch.bool)
+    with torch.no_grad():
+        a = g['model'].encoder(x, pad)[0]
+        b = g['model'].encoder(x2, pad)[0]                            # (1, T, C)
+    assert not torch.allclose(a[0, 1], b[0, 1], atol=1e-4)           # the first character sees it
+
+
+def test_encoder_padding_changes_nothing(encoder_run):
+    g, _ = encoder_run
+    X = torch.zeros(2, 12, dtype=torch.long)
+    X[0, :6] = torch.tensor([0] + g['encode']('emma') + [0])
+    X[1] = torch.tensor([0] + g['encode']('maximilian') + [0])
+    X[0, 6:] = torch.randint(1, g['vocab_size'], (6,))                # whatever sits in padding
+    lens = torch.tensor([6, 12])
+    with torch.no_grad():
+        alone, _ = g['model'](X[:1, :6], lens[:1])
+        batch, maps = g['model'](X, lens)
+    assert torch.allclose(alone[0], batch[0], atol=1e-5)              # the same log-probs
+    assert len(maps) == 2
+    for att in maps:                                                  # (B, nh, T, T), per block
+        assert torch.allclose(att[0, :, :6].sum(-1), torch.ones(4, 6))  # each real row sums to 1
+        assert (att[0, :, :, 6:] == 0).all()                          # the padding gets exactly 0
+
+
+@pytest.mark.parametrize('args,words,code', [
+    (['--block_size=10'], ['block_size=17'], 2),
+    (['--n_embd=30', '--n_head=4'], ['n_embd=30', 'n_head=4'], 2),
+    (['--batch_size=3'], ['--batch_size=3', 'even'], 2),
+    (['--num_show=0'], ['--num_show=0', '>= 1'], 2),
+    (['--dataset=FIVE'], ['too few lines (5)', 'at least 10'], 1)])
+def test_encoder_refuses_bad_input_in_one_line(args, words, code, tmp_path, monkeypatch, capsys):
+    (tmp_path / 'five.txt').write_text('emma\nolivia\nava\nisabella\nsophia\n')
+    args = [a.replace('FIVE', str(tmp_path / 'five.txt')) for a in args]
+    rc, out, err = load_fails('encoder.py', *ENC_TINY, *args, monkeypatch=monkeypatch, capsys=capsys)
+    assert_one_line_error(rc, out, err, *words)
+    assert rc == code

@@ -3,7 +3,7 @@ Chapter 6: a decoder-only transformer (GPT). Where the RNN squeezed the past int
 vector, self-attention lets every character look back at every earlier one directly and pick
 what matters. Run: python gpt.py (tiny Shakespeare), or --dataset=your.txt (any text or list);
 on N GPUs: torchrun --standalone --nproc_per_node=N gpt.py; attention maps: --show_attention=True.
-Result with the CPU defaults, 2 CPU cores: val 1.7901 after 93.4 s of training (median of 3);
+Result with the CPU defaults, 2 CPU cores: val 1.8005 after 96.6 s of training;
 the GPU defaults could not be measured here (no GPU).
 """
 import ast, math, os, random, sys, time, urllib.request

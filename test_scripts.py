@@ -306,6 +306,15 @@ def test_samples_are_capped_and_the_new_count_is_true(script, few_names, tmp_pat
     assert count == f'{sum(s not in train for s in samples)}/8 {NEW_LINE}'
 
 
+def test_the_count_of_new_samples_is_true():
+    # defaults: a bigram model writes some names of the training set, and some new ones
+    rc, out, err = run('bigram_count.py', '--num_samples=50')
+    *samples, count = after_final(out)
+    train = set(expected_split(os.path.join(ROOT, 'names.txt'))['train'])
+    new = sum(s not in train for s in samples)
+    assert 0 < new < 50 and count == f'{new}/50 {NEW_LINE}'
+
+
 @pytest.mark.parametrize('script', ['mlp.py', 'wavenet.py', 'rnn.py', 'gpt.py'])
 def test_temperature_zero_is_greedy(script, few_names, tmp_path):
     # greedy decoding: always the most likely character, so every sample is the same name, whatever
@@ -949,9 +958,24 @@ def final_params(script, flags, monkeypatch, capsys):
     return int(final(capsys.readouterr().out)['params'])
 
 
+def children(pid):
+    """The processes whose parent is pid (torchrun's workers), from /proc."""
+    kids = []
+    for entry in os.listdir('/proc'):
+        try:
+            stat = open(f'/proc/{entry}/stat').read()
+        except OSError:
+            continue
+        if entry.isdigit() and int(stat.rsplit(')', 1)[1].split()[1]) == pid:
+            kids.append(int(entry))
+    assert len(kids) == 2, kids
+    return kids
+
+
 def test_gpt_ctrl_c_under_torchrun_stops_every_process_at_one_step_with_one_checkpoint(tmp_path):
     # Ctrl-C in a terminal reaches torchrun, which passes it on to every process; they may see it
-    # at different steps, yet all must stop at the same one, and process 0 alone saves
+    # at different steps, yet all must stop at the same one, and process 0 alone saves.
+    # The hard case is tested: one process alone gets it (the other would wait for it forever)
     (tmp_path / 'wrap.py').write_text(f'FOLDER, GPT = {str(tmp_path)!r}, '
                                       f'{os.path.join(ROOT, "gpt.py")!r}\n' + WRAP)
     p = subprocess.Popen([sys.executable, '-m', 'torch.distributed.run', '--standalone',
@@ -959,12 +983,16 @@ def test_gpt_ctrl_c_under_torchrun_stops_every_process_at_one_step_with_one_chec
                           *GPT_TINY, '--max_iters=5000', '--eval_interval=1000',
                           '--gradient_accumulation_steps=2', f'--ckpt_path={tmp_path / "c.pt"}'],
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=dict(os.environ, PYTHONUNBUFFERED='1'))
-    for line in p.stdout:
-        if line.startswith('iter 100/5000'):             # training has started: press Ctrl-C
-            p.send_signal(signal.SIGINT)
-            break
-    out, err = p.communicate(timeout=60)
+                         env=dict(os.environ, PYTHONUNBUFFERED='1'), start_new_session=True)
+    try:
+        for line in p.stdout:
+            if line.startswith('iter 100/5000'):         # training has started: press Ctrl-C
+                os.kill(max(children(p.pid)), signal.SIGINT)
+                break
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
     stopped = re.findall(r'interrupted at iter (\d+)', out)
     assert len(stopped) == 1, out + err[-3000:]
     assert sorted(os.listdir(tmp_path)) == ['c.pt', 'rank0.w', 'rank1.w', 'wrap.py']  # one save

@@ -447,8 +447,8 @@ if ddp:
 device_type = device.split(':')[0]  # autocast and the scaler want 'cuda', not 'cuda:3'
 
 # -----------------------------------------------------------------------------
-# the model, and the two handles a real run adds on it: compiled_model (torch.compile'd, or the
-# model itself) runs the forward passes; ddp_model (wrapped by DDP under torchrun, or the
+# the model, and the two handles a real run adds on it: compiled_model (torch.compile'd, or
+# the model itself) runs the forward passes; ddp_model (wrapped by DDP under torchrun, or the
 # compiled model itself) runs the training steps. All three share one set of weights
 torch.manual_seed(seed)
 model = GPT().to(device)

@@ -491,6 +491,23 @@ def test_rnn_loss_is_the_whole_split_mean_and_padding_is_masked(few_names, monke
     assert (Y >= 0).sum() == sum(len(w) + 1 for w in g['splits']['val'])  # every char + the end
 
 
+def test_rnn_training_loss_skips_the_padding(few_names, monkeypatch, capsys):
+    # a batch of names is padded to its longest; the padding must not be trained as if it were
+    # text. Reaches inside: every loss the script computes is watched on its way to
+    # F.cross_entropy, which must see the padded targets (-1) and be told to skip them
+    seen = []
+    real_cross_entropy = F.cross_entropy
+
+    def watch(logits, targets, *args, **kwargs):
+        seen.append((targets.clone(), kwargs.get('ignore_index')))
+        return real_cross_entropy(logits, targets, *args, **kwargs)
+    monkeypatch.setattr(F, 'cross_entropy', watch)
+    load('rnn.py', *RNN_TINY, few_names, monkeypatch=monkeypatch)
+    assert len(seen) > 6                                   # 6 training steps, then evaluations
+    assert all(ignore_index == -1 for _, ignore_index in seen)
+    assert all((targets == -1).any() for targets, _ in seen[:3])  # the first batches are padded
+
+
 @pytest.mark.parametrize('cell', ['rnn', 'gru'])
 def test_rnn_hidden_state_carries_information(cell, few_names, monkeypatch, capsys):
     g = load('rnn.py', '--max_iters=1', '--eval_interval=1', '--num_samples=1', f'--cell={cell}',

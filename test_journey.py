@@ -30,7 +30,8 @@ journey = load_journey()
 
 def run_journey(*flags):
     command = [sys.executable, JOURNEY] + list(flags)
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, encoding='utf-8',
+                            timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -163,7 +164,7 @@ def test_the_json_alone_holds_the_table(quick):  # what --redraw draws from
 
 def test_redraw_without_a_run_says_what_to_do(tmp_path):
     result = subprocess.run([sys.executable, JOURNEY, '--redraw', f'--out={tmp_path}'],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+                            cwd=ROOT, capture_output=True, text=True, encoding='utf-8', timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"journey: {tmp_path / 'journey.json'} not found: run python docs/journey.py first"]

@@ -5,7 +5,7 @@ and normalise each row into a probability distribution: that 27x27 table is the 
 Run: python bigram_count.py  (override anything: --smoothing=0.1).
 Result with defaults, 2 CPU cores: val 2.4533, test 2.4584, 729 params, counting takes < 0.1 s.
 """
-import ast, math, os, random, sys, time, urllib.request
+import ast, math, os, random, signal, sys, time, urllib.request
 import torch
 
 # hyperparameters
@@ -16,16 +16,21 @@ device = ('cuda' if torch.cuda.is_available() else   # the fastest device there 
 seed = 1337               # seeds the sampling
 num_samples = 20          # how many names to generate at the end
 
-# -----------------------------------------------------------------------------
-# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of
-# the default's type. In a notebook kernel sys.argv holds the kernel's own flags: keep defaults.
+# =================================================================================================
+# the shared machinery: the same, word for word, in all seven chapters, and none of it is about
+# language models (the command line, the device, printing, stopping early, the data file). Skip it
+# on a first reading: the chapter goes on at its range checks, right after the closing banner.
 def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad data or a bad run
     print(f'error: {message}', file=sys.stderr)
     sys.exit(code)
 
+# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of the
+# default's type. A file that is run (python, or %run in Jupyter, IPython and Spyder) has a __file__
+# and takes its flags; a cell pasted into a notebook has none, and its sys.argv holds the kernel's
+# own launch arguments (-f kernel-1234.json): there the globals as written in the cell are what runs
 hyperparameters = [k for k, v in globals().items()
                    if not k.startswith('_') and type(v) in (int, float, bool, str)]
-flags = [] if 'ipykernel' in sys.modules else sys.argv[1:]
+flags = sys.argv[1:] if '__file__' in globals() else []
 for flag in flags:
     key, eq, raw = flag[2:].partition('=')
     if not (flag.startswith('--') and eq and key in hyperparameters):
@@ -44,15 +49,15 @@ for flag in flags:
         fail(f'--{key} must be of type {type(default).__name__}, got {raw!r}; '
              f"valid keys: {', '.join(hyperparameters)}")
     globals()[key] = value
+flagged = [flag[2:].partition('=')[0] for flag in flags]  # the keys set on the command line
 
-# every value is checked before any work is done, so a bad one costs a line, not a run
-def check(key, ok, allowed):
+def check(key, ok, allowed):  # every value is checked before any work: a bad one costs a line
     if not ok:
         fail(f'--{key}={globals()[key]} is out of range: it must be {allowed}')
 
-check('smoothing', math.isfinite(smoothing) and smoothing >= 0, 'a number >= 0')
-check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
-check('num_samples', num_samples >= 0, 'an integer >= 0')
+# the device: one that exists here. An Apple GPU (mps) needs torch 2.5 or newer for these chapters
+# (older versions have no autocast there, and before 2.3 drew wrong samples): with an older torch
+# the default falls back to the CPU, and says so
 known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
 check('device', known_device, 'cpu, cuda, cuda:N or mps')
 if device.startswith('cuda') and not torch.cuda.is_available():
@@ -63,31 +68,73 @@ if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
          f'numbered from 0')
 if device == 'mps' and not torch.backends.mps.is_available():
     fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
+if device == 'mps' and torch.__version__ < '2.5':
+    if 'device' in flagged:
+        fail(f'--device=mps needs torch 2.5 or newer, this is {torch.__version__}: '
+             f'pip install -U torch, or run on the CPU with --device=cpu')
+    print(f'device: cpu, not mps: torch {torch.__version__} is older than 2.5, which these '
+          f'chapters need on an Apple GPU (pip install -U torch)')
+    device = 'cpu'
 
-# -----------------------------------------------------------------------------
-# data: the file is read from the working directory; the two files the chapters use are
-# downloaded once, on first use
+# printing: a character the console cannot encode (a Windows console or pipe writes cp1252)
+# prints as '?' instead of ending the run in a UnicodeEncodeError
+if hasattr(sys.stdout, 'reconfigure'):
+    sys.stdout.reconfigure(errors='replace')
+
+# stopping early, in a terminal: Ctrl-C ends the run in one line, and a closed pipe (a run piped
+# into head) ends it quietly, as Unix tools do. A notebook keeps its own Ctrl-C: it stops the cell
+def stop_at_ctrl_c(signum, frame):
+    fail('stopped by Ctrl-C', 130)
+
+if 'IPython' not in sys.modules:
+    signal.signal(signal.SIGINT, stop_at_ctrl_c)
+    if hasattr(signal, 'SIGPIPE'):  # Windows has none
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+# the data file is read from the working directory; the two files the chapters use are downloaded
+# on first use, into a file of this process's own that is then renamed: never a half-written one
 github = 'https://raw.githubusercontent.com/karpathy'
 urls = {'names.txt': f'{github}/makemore/master/names.txt',
         'input.txt': f'{github}/char-rnn/master/data/tinyshakespeare/input.txt'}
-if not os.path.isfile(dataset):
-    if dataset not in urls:
-        fail(f'dataset file {dataset!r} not found (pass --dataset=path/to/file.txt)', 1)
+
+def download(path):
+    if path not in urls:
+        fail(f'dataset file {path!r} not found (pass --dataset=path/to/file.txt)', 1)
+    partial = f'{path}.{os.getpid()}.tmp'
     try:
-        with urllib.request.urlopen(urls[dataset], timeout=30) as response:
+        with urllib.request.urlopen(urls[path], timeout=30) as response:
             downloaded = response.read()
-        with open(dataset + '.tmp', 'wb') as f:
+        with open(partial, 'wb') as f:
             f.write(downloaded)
-        os.replace(dataset + '.tmp', dataset)  # rename: never leave a half-written file
+        os.replace(partial, path)
     except OSError as e:
-        fail(f'{dataset} is missing and downloading it failed ({e}); '
-             f'get {urls[dataset]} and put it in {os.getcwd()}', 1)
-try:
-    with open(dataset, encoding='utf-8') as f:
-        lines = f.read().splitlines()
-except (OSError, UnicodeDecodeError) as e:
-    fail(f'cannot read {dataset}: {e}', 1)
-words = [line.strip() for line in lines if line.strip()]  # blank lines and spaces around dropped
+        if os.path.exists(partial):
+            os.remove(partial)
+        fail(f'{path} is missing and downloading it failed ({e}); '
+             f'get {urls[path]} and put it in {os.getcwd()}', 1)
+
+def read_text(path):  # the whole file as one string, '\n' ending every line (Windows' too)
+    if not os.path.isfile(path):
+        download(path)
+    try:
+        with open(path, encoding='utf-8-sig') as f:  # -sig: a BOM (Notepad writes one) is not text
+            return f.read()
+    except UnicodeDecodeError:
+        fail(f'cannot read {path}: it is not UTF-8 text (save it as UTF-8)', 1)
+    except OSError as e:
+        fail(f'cannot read {path}: {e.strerror}', 1)
+# end of the shared machinery =====================================================================
+
+# -----------------------------------------------------------------------------
+# range checks: this chapter's values, each checked before any data is read
+check('smoothing', math.isfinite(smoothing) and smoothing >= 0, 'a number >= 0')
+check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
+check('num_samples', num_samples >= 0, 'an integer >= 0')
+
+# -----------------------------------------------------------------------------
+# data: one name per line; blank lines and the spaces around a name are dropped
+lines = read_text(dataset).splitlines()
+words = [line.strip() for line in lines if line.strip()]
 if len(words) < 10:
     fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) '
          f'so that train, val and test are not empty', 1)
@@ -128,9 +175,16 @@ t0 = time.time()
 xs, ys = data['train']
 pair_ids = xs * vocab_size + ys
 counts = torch.bincount(pair_ids, minlength=vocab_size ** 2).view(vocab_size, vocab_size)
-# without smoothing a pair never seen in training has probability 0 and a loss of -log 0 = inf
-P = counts.float() + smoothing
+# without smoothing (or with a pseudo-count too small for float32 to hold) a pair never seen in
+# training has probability 0 and a loss of -log 0 = inf. Counts and pseudo-count are first
+# divided by one number, the pseudo-count when it is above 1: that changes no ratio, and keeps
+# the row sums of even the largest pseudo-count inside float32
+scale = max(smoothing, 1.0)
+P = counts.float() / scale + smoothing / scale  # (V, V): counts plus the pseudo-count, scaled
 P = P / P.sum(dim=1, keepdim=True)  # each row is now P(next char | this char), summing to 1
+# with no smoothing, a character seen only in val or test has an empty row, and 0 / 0 is nan:
+# its pairs were never seen, so they get probability 0 like any other unseen pair
+P = P.nan_to_num(nan=0.0)
 train_time = time.time() - t0
 
 # -----------------------------------------------------------------------------

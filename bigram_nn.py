@@ -6,7 +6,7 @@ pairs. A small L2 penalty pulls W toward 0 (uniform rows), just as smoothing did
 Run: python bigram_nn.py   (override anything: python bigram_nn.py --max_iters=100)
 Result with defaults, 2 CPU cores: val 2.4599 (counting gave 2.4533), test 2.4655, 9.9 s.
 """
-import ast, math, os, random, sys, time, urllib.request
+import ast, math, os, random, signal, sys, time, urllib.request
 import torch
 import torch.nn.functional as F
 
@@ -21,16 +21,21 @@ device = ('cuda' if torch.cuda.is_available() else   # the fastest device there 
 seed = 1337               # seeds the initial weights and the sampling
 num_samples = 20          # how many names to generate at the end
 
-# -----------------------------------------------------------------------------
-# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of
-# the default's type. In a notebook kernel sys.argv holds the kernel's own flags: keep defaults.
+# =================================================================================================
+# the shared machinery: the same, word for word, in all seven chapters, and none of it is about
+# language models (the command line, the device, printing, stopping early, the data file). Skip it
+# on a first reading: the chapter goes on at its range checks, right after the closing banner.
 def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad data or a bad run
     print(f'error: {message}', file=sys.stderr)
     sys.exit(code)
 
+# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of the
+# default's type. A file that is run (python, or %run in Jupyter, IPython and Spyder) has a __file__
+# and takes its flags; a cell pasted into a notebook has none, and its sys.argv holds the kernel's
+# own launch arguments (-f kernel-1234.json): there the globals as written in the cell are what runs
 hyperparameters = [k for k, v in globals().items()
                    if not k.startswith('_') and type(v) in (int, float, bool, str)]
-flags = [] if 'ipykernel' in sys.modules else sys.argv[1:]
+flags = sys.argv[1:] if '__file__' in globals() else []
 for flag in flags:
     key, eq, raw = flag[2:].partition('=')
     if not (flag.startswith('--') and eq and key in hyperparameters):
@@ -49,18 +54,15 @@ for flag in flags:
         fail(f'--{key} must be of type {type(default).__name__}, got {raw!r}; '
              f"valid keys: {', '.join(hyperparameters)}")
     globals()[key] = value
+flagged = [flag[2:].partition('=')[0] for flag in flags]  # the keys set on the command line
 
-# every value is checked before any work is done, so a bad one costs a line, not a run
-def check(key, ok, allowed):
+def check(key, ok, allowed):  # every value is checked before any work: a bad one costs a line
     if not ok:
         fail(f'--{key}={globals()[key]} is out of range: it must be {allowed}')
 
-check('max_iters', max_iters >= 1, 'an integer >= 1')
-check('eval_interval', eval_interval >= 1, 'an integer >= 1')
-check('learning_rate', math.isfinite(learning_rate) and learning_rate > 0, 'a number > 0')
-check('reg', math.isfinite(reg) and reg >= 0, 'a number >= 0')
-check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
-check('num_samples', num_samples >= 0, 'an integer >= 0')
+# the device: one that exists here. An Apple GPU (mps) needs torch 2.5 or newer for these chapters
+# (older versions have no autocast there, and before 2.3 drew wrong samples): with an older torch
+# the default falls back to the CPU, and says so
 known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
 check('device', known_device, 'cpu, cuda, cuda:N or mps')
 if device.startswith('cuda') and not torch.cuda.is_available():
@@ -71,31 +73,77 @@ if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
          f'numbered from 0')
 if device == 'mps' and not torch.backends.mps.is_available():
     fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
+if device == 'mps' and torch.__version__ < '2.5':
+    if 'device' in flagged:
+        fail(f'--device=mps needs torch 2.5 or newer, this is {torch.__version__}: '
+             f'pip install -U torch, or run on the CPU with --device=cpu')
+    print(f'device: cpu, not mps: torch {torch.__version__} is older than 2.5, which these '
+          f'chapters need on an Apple GPU (pip install -U torch)')
+    device = 'cpu'
 
-# -----------------------------------------------------------------------------
-# data: the file is read from the working directory; the two files the chapters use are
-# downloaded once, on first use
+# printing: a character the console cannot encode (a Windows console or pipe writes cp1252)
+# prints as '?' instead of ending the run in a UnicodeEncodeError
+if hasattr(sys.stdout, 'reconfigure'):
+    sys.stdout.reconfigure(errors='replace')
+
+# stopping early, in a terminal: Ctrl-C ends the run in one line, and a closed pipe (a run piped
+# into head) ends it quietly, as Unix tools do. A notebook keeps its own Ctrl-C: it stops the cell
+def stop_at_ctrl_c(signum, frame):
+    fail('stopped by Ctrl-C', 130)
+
+if 'IPython' not in sys.modules:
+    signal.signal(signal.SIGINT, stop_at_ctrl_c)
+    if hasattr(signal, 'SIGPIPE'):  # Windows has none
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+# the data file is read from the working directory; the two files the chapters use are downloaded
+# on first use, into a file of this process's own that is then renamed: never a half-written one
 github = 'https://raw.githubusercontent.com/karpathy'
 urls = {'names.txt': f'{github}/makemore/master/names.txt',
         'input.txt': f'{github}/char-rnn/master/data/tinyshakespeare/input.txt'}
-if not os.path.isfile(dataset):
-    if dataset not in urls:
-        fail(f'dataset file {dataset!r} not found (pass --dataset=path/to/file.txt)', 1)
+
+def download(path):
+    if path not in urls:
+        fail(f'dataset file {path!r} not found (pass --dataset=path/to/file.txt)', 1)
+    partial = f'{path}.{os.getpid()}.tmp'
     try:
-        with urllib.request.urlopen(urls[dataset], timeout=30) as response:
+        with urllib.request.urlopen(urls[path], timeout=30) as response:
             downloaded = response.read()
-        with open(dataset + '.tmp', 'wb') as f:
+        with open(partial, 'wb') as f:
             f.write(downloaded)
-        os.replace(dataset + '.tmp', dataset)  # rename: never leave a half-written file
+        os.replace(partial, path)
     except OSError as e:
-        fail(f'{dataset} is missing and downloading it failed ({e}); '
-             f'get {urls[dataset]} and put it in {os.getcwd()}', 1)
-try:
-    with open(dataset, encoding='utf-8') as f:
-        lines = f.read().splitlines()
-except (OSError, UnicodeDecodeError) as e:
-    fail(f'cannot read {dataset}: {e}', 1)
-words = [line.strip() for line in lines if line.strip()]  # blank lines and spaces around dropped
+        if os.path.exists(partial):
+            os.remove(partial)
+        fail(f'{path} is missing and downloading it failed ({e}); '
+             f'get {urls[path]} and put it in {os.getcwd()}', 1)
+
+def read_text(path):  # the whole file as one string, '\n' ending every line (Windows' too)
+    if not os.path.isfile(path):
+        download(path)
+    try:
+        with open(path, encoding='utf-8-sig') as f:  # -sig: a BOM (Notepad writes one) is not text
+            return f.read()
+    except UnicodeDecodeError:
+        fail(f'cannot read {path}: it is not UTF-8 text (save it as UTF-8)', 1)
+    except OSError as e:
+        fail(f'cannot read {path}: {e.strerror}', 1)
+# end of the shared machinery =====================================================================
+
+# -----------------------------------------------------------------------------
+# range checks: this chapter's values, each checked before any data is read
+check('max_iters', max_iters >= 1, 'an integer >= 1')
+check('eval_interval', eval_interval >= 1, 'an integer >= 1')
+check('learning_rate', math.isfinite(learning_rate) and learning_rate > 0, 'a number > 0')
+check('reg', 0 <= reg <= torch.finfo(torch.float32).max,
+      'a number >= 0 and <= 3.4e38 (the penalty is float32, and float32 ends there)')
+check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
+check('num_samples', num_samples >= 0, 'an integer >= 0')
+
+# -----------------------------------------------------------------------------
+# data: one name per line; blank lines and the spaces around a name are dropped
+lines = read_text(dataset).splitlines()
+words = [line.strip() for line in lines if line.strip()]
 if len(words) < 10:
     fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) '
          f'so that train, val and test are not empty', 1)
@@ -131,25 +179,25 @@ data = {split: build_dataset(names) for split, names in splits.items()}
 
 # -----------------------------------------------------------------------------
 # model: one weight matrix, logits = one_hot(x) @ W. A one-hot row times W just selects row x
-# of W, so evaluation and sampling read W[x] directly: the same numbers without the 27-wide
-# zeros (the next chapter's embedding table is exactly this lookup). Training keeps the matmul:
-# its gradient one_hot.T @ dlogits sums in the same order on every run (the lookup's
-# scatter-add may not): same seed, same numbers.
+# of W, so evaluation and sampling read W[x] directly: the same numbers without the zeros (an
+# embedding table is exactly this lookup). Training keeps the matmul: its gradient
+# one_hot.T @ dlogits sums in the same order on every run (the lookup's scatter-add may not):
+# same seed, same numbers.
 torch.manual_seed(seed)
 W = (0.01 * torch.randn(vocab_size, vocab_size)).to(device).requires_grad_()
 
-# W is chapter 1's table in disguise: a logit is a log-count. exp(W) gives positive 'counts',
-# and dividing each row by its sum gives the probabilities P, exactly as chapter 1 normalised
-# its counts. Exponentiate, then normalise: that is the softmax, written out. First each row's
+# W is the counted table in disguise: a logit is a log-count. exp(W) gives positive 'counts',
+# and dividing each row by its sum gives the probabilities P, just as counting normalised its
+# counts. Exponentiate, then normalise: that is the softmax, written out. First each row's
 # largest logit is subtracted: that divides the whole row of counts by one number, which the
-# normalisation cancels, and exp cannot overflow (exp(89) is already inf in float32)
-def probabilities():  # the 27x27 table P that W stands for: row a is P(next char | a)
+# normalisation cancels, and no logit is then large enough for exp to overflow float32 to inf
+def probabilities():  # the V x V table P that W stands for: row a is P(next char | a)
     logits = W.detach()                                         # (V, V): log-counts
     shifted = logits - logits.max(dim=1, keepdim=True).values   # each row's largest is now 0
-    counts = shifted.exp()                                      # (V, V): chapter 1's 'counts'
+    counts = shifted.exp()                                      # (V, V): the table's 'counts'
     return counts / counts.sum(dim=1, keepdim=True)             # (V, V): each row sums to 1
 
-# The loss is chapter 1's too: -log P[a, b] for each pair (a, b), averaged, which is
+# The loss is the counted table's too: -log P[a, b] for each pair (a, b), averaged, which is
 # -P[x, y].log().mean(). F.cross_entropy(W[x], y) computes the same in one call (with the same
 # subtraction, in a different float order), so training and evaluation use it; sampling draws
 # from the P written out above

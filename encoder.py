@@ -8,21 +8,20 @@ Run: python encoder.py   (override anything: python encoder.py --max_iters=500)
 Result with defaults, 2 CPU cores: val_acc 0.8249, test_acc 0.8358 (baseline 0.5295, 0.5301),
 117,746 params, 163.1 s.
 """
-import ast, math, os, random, sys, time, urllib.request
+import ast, math, os, random, signal, sys, time, urllib.request
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 # hyperparameters
 dataset = 'names.txt'     # one name per line, in the working directory (downloaded on first use)
-block_size = 17           # longest input: '.' + name + '.' (names.txt needs 15 + 2)
+block_size = 17           # longest input: '.' + the longest name + '.'
 batch_size = 128          # names per training step: half real, half fresh fakes
-max_iters = 5500          # training steps (3,500: val_acc 0.805)
+max_iters = 5500          # training steps
 eval_interval = 2750      # report losses and val accuracy every this many steps
 learning_rate = 3e-3      # peak learning rate of the one-cycle schedule
 dropout = 0.0             # fraction of attention weights and block outputs zeroed while training
-n_embd = 48               # channels of the residual stream (64 and dropout 0.1, 4,000 steps:
-                          # val_acc 0.795)
+n_embd = 48               # channels of the residual stream
 n_head = 4                # attention heads per block (n_embd must divide evenly)
 n_layer = 4               # transformer blocks
 device = ('cuda' if torch.cuda.is_available() else   # the fastest device there is
@@ -31,15 +30,161 @@ seed = 1337               # seeds the fakes, the initial weights and the batches
 num_show = 8              # how many val names to show at the end, with the model's p(real)
 
 # -----------------------------------------------------------------------------
-# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of
-# the default's type. In a notebook kernel sys.argv holds the kernel's own flags: keep defaults.
+# model: gpt.py's parts in its order (MultiHeadAttention, FeedForward, Block), then the Encoder:
+# gpt.py's GPT without its lm_head and without the causal mask. A small MLP, the Classifier,
+# reads the mean of the encodings. Defining a class does no work: vocab_size comes from the data
+# section below, read when the model is built, right before training
+class MultiHeadAttention(nn.Module):
+    """n_head self-attention heads side by side. Each is the lecture's Head: query, key, value,
+    scores, the padding mask, softmax, dropout, a weighted sum of the values. Here the heads run
+    batched as one tensor op: one Linear makes the queries of every head, and its n_embd outputs
+    are split into (n_head, head_size) by heads()."""
+
+    def __init__(self):
+        super().__init__()
+        self.query = nn.Linear(n_embd, n_embd)  # what each position is looking for
+        self.key = nn.Linear(n_embd, n_embd)    # what each position offers to the others
+        self.value = nn.Linear(n_embd, n_embd)  # what it hands over when it is chosen
+        self.proj = nn.Linear(n_embd, n_embd)   # mixes the concatenated heads back together
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x, pad):  # x (B, T, C), pad (B, T): True past the name's end -> (B, T, C)
+        B, T, C = x.shape
+        q = self.heads(self.query(x))  # (B, nh, T, hs)
+        k = self.heads(self.key(x))    # (B, nh, T, hs)
+        v = self.heads(self.value(x))  # (B, nh, T, hs)
+        # the math written out, on every device: a name's (T, T) weights are small, so gpt.py's
+        # fused kernel would save little here (and on an Apple GPU it ignores its dropout)
+        y = self.dropout(self.attention(q, k, pad)) @ v  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)  # concatenate the heads: (B, T, C)
+        return self.dropout(self.proj(y))
+
+    def heads(self, x):  # (B, T, C) -> (B, nh, T, hs)
+        # the channels cut into n_head heads of hs each, and the heads made a batch dimension:
+        # no head sees another's channels
+        B, T, C = x.shape
+        return x.view(B, T, n_head, C // n_head).transpose(1, 2)
+
+    def attention(self, q, k, pad):  # the lecture's weights: (B, nh, T, T), row t sums to 1
+        att = q @ k.transpose(-2, -1) * q.size(-1) ** -0.5  # (B, nh, T, T): how well t matches s
+        # no causal mask: every character sees the whole name, before and after it. Only the
+        # padding is hidden, so a name gets the same encodings alone or in a batch of longer names
+        att = att.masked_fill(pad[:, None, None, :], float('-inf'))
+        return F.softmax(att, dim=-1)  # each row sums to 1; the padding gets weight 0
+
+    def weights(self, x, pad):  # x (B, T, C) -> the attention weights of every head (B, nh, T, T)
+        q = self.heads(self.query(x))
+        k = self.heads(self.key(x))
+        return self.attention(q, k, pad)
+
+class FeedForward(nn.Module):  # attention gathered from other positions; each now thinks alone
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(n_embd, 4 * n_embd)    # widen: room to compute
+        self.gelu = nn.GELU()
+        self.proj = nn.Linear(4 * n_embd, n_embd)  # back to the width of the residual stream
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):  # (B, T, C) -> (B, T, C)
+        return self.dropout(self.proj(self.gelu(self.fc(x))))
+
+class Block(nn.Module):
+    """Communication (attention across positions), then computation (feed-forward), each added
+    into x: the residual stream carries everything forward, the branches only add to it."""
+
+    def __init__(self):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(n_embd)
+        self.sa = MultiHeadAttention()   # communication: look at other positions
+        self.ln2 = nn.LayerNorm(n_embd)
+        self.ffwd = FeedForward()        # computation: think it over, position by position
+
+    def forward(self, x, pad):  # (B, T, C) -> (B, T, C)
+        x = x + self.sa(self.ln1(x), pad)
+        x = x + self.ffwd(self.ln2(x))
+        return x
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tok_emb = nn.Embedding(vocab_size, n_embd)  # what the character is
+        self.pos_emb = nn.Embedding(block_size, n_embd)  # where it is: attention is order-blind
+        self.blocks = nn.ModuleList(Block() for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd)
+
+    def forward(self, idx, pad):  # idx (B, T), pad (B, T) -> encodings (B, T, C)
+        B, T = idx.shape
+        tok = self.tok_emb(idx)                                  # (B, T, C)
+        pos = self.pos_emb(torch.arange(T, device=idx.device))  # (T, C)
+        x = tok + pos                                            # (B, T, C)
+        for block in self.blocks:
+            x = block(x, pad)
+        return self.ln_f(x)
+
+    def attention_maps(self, idx, lens):  # idx (B, T), lens (B,) -> per block (B, nh, T, T)
+        B, T = idx.shape
+        tok = self.tok_emb(idx)                                  # (B, T, C)
+        pos = self.pos_emb(torch.arange(T, device=idx.device))  # (T, C)
+        x = tok + pos                                            # (B, T, C)
+        pad = padding(idx, lens)                                 # (B, T): True past the end
+        maps = []
+        for block in self.blocks:
+            maps.append(block.sa.weights(block.ln1(x), pad))  # what this block's attention looks at
+            x = block(x, pad)
+        return maps
+
+class Classifier(nn.Module):  # (B, C) -> (B, 2) log-probabilities of fake (0) and real (1)
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(n_embd, n_embd)
+        self.relu = nn.ReLU()
+        self.head = nn.Linear(n_embd, 2)
+
+    def forward(self, x):
+        logits = self.head(self.relu(self.fc(x)))  # (B, 2)
+        return F.log_softmax(logits, dim=-1)
+
+def padding(idx, lens):  # idx (B, T), lens (B,) -> (B, T): True past the name's end
+    T = idx.size(1)
+    return torch.arange(T, device=idx.device) >= lens[:, None]
+
+class EncoderClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()
+        self.classifier = Classifier()
+
+    def forward(self, idx, lens, targets=None):  # idx (B, T), lens (B,) -> (B, 2) log-probs, loss
+        pad = padding(idx, lens)
+        x = self.encoder(idx, pad)  # (B, T, C)
+        x = x.masked_fill(pad[:, :, None], 0)  # the padding's encodings count for nothing
+        x = x.sum(1) / lens[:, None]  # (B, C): the mean over the name's positions
+        logp = self.classifier(x)     # (B, 2)
+        if targets is None:
+            return logp, None
+        # cross-entropy: minus the log-probability of the right class, averaged over the batch
+        loss = F.nll_loss(logp, targets)
+        return logp, loss
+
+    @torch.no_grad()
+    def attention_maps(self, idx, lens):  # one (B, nh, T, T) map per block, for a look inside
+        return self.encoder.attention_maps(idx, lens)
+
+# =================================================================================================
+# the shared machinery: the same, word for word, in all seven chapters, and none of it is about
+# language models (the command line, the device, printing, stopping early, the data file). Skip it
+# on a first reading: the chapter goes on at its range checks, right after the closing banner.
 def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad data or a bad run
     print(f'error: {message}', file=sys.stderr)
     sys.exit(code)
 
+# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of the
+# default's type. A file that is run (python, or %run in Jupyter, IPython and Spyder) has a __file__
+# and takes its flags; a cell pasted into a notebook has none, and its sys.argv holds the kernel's
+# own launch arguments (-f kernel-1234.json): there the globals as written in the cell are what runs
 hyperparameters = [k for k, v in globals().items()
                    if not k.startswith('_') and type(v) in (int, float, bool, str)]
-flags = [] if 'ipykernel' in sys.modules else sys.argv[1:]
+flags = sys.argv[1:] if '__file__' in globals() else []
 for flag in flags:
     key, eq, raw = flag[2:].partition('=')
     if not (flag.startswith('--') and eq and key in hyperparameters):
@@ -58,12 +203,84 @@ for flag in flags:
         fail(f'--{key} must be of type {type(default).__name__}, got {raw!r}; '
              f"valid keys: {', '.join(hyperparameters)}")
     globals()[key] = value
+flagged = [flag[2:].partition('=')[0] for flag in flags]  # the keys set on the command line
 
-# every value is checked before any work is done, so a bad one costs a line, not a run
-def check(key, ok, allowed):
+def check(key, ok, allowed):  # every value is checked before any work: a bad one costs a line
     if not ok:
         fail(f'--{key}={globals()[key]} is out of range: it must be {allowed}')
 
+# the device: one that exists here. An Apple GPU (mps) needs torch 2.5 or newer for these chapters
+# (older versions have no autocast there, and before 2.3 drew wrong samples): with an older torch
+# the default falls back to the CPU, and says so
+known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
+check('device', known_device, 'cpu, cuda, cuda:N or mps')
+if device.startswith('cuda') and not torch.cuda.is_available():
+    fail(f'--device={device}, but torch sees no CUDA GPU here (on Colab: Runtime > '
+         f'Change runtime type > GPU); run on the CPU with --device=cpu')
+if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
+    fail(f'--device={device}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here, '
+         f'numbered from 0')
+if device == 'mps' and not torch.backends.mps.is_available():
+    fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
+if device == 'mps' and torch.__version__ < '2.5':
+    if 'device' in flagged:
+        fail(f'--device=mps needs torch 2.5 or newer, this is {torch.__version__}: '
+             f'pip install -U torch, or run on the CPU with --device=cpu')
+    print(f'device: cpu, not mps: torch {torch.__version__} is older than 2.5, which these '
+          f'chapters need on an Apple GPU (pip install -U torch)')
+    device = 'cpu'
+
+# printing: a character the console cannot encode (a Windows console or pipe writes cp1252)
+# prints as '?' instead of ending the run in a UnicodeEncodeError
+if hasattr(sys.stdout, 'reconfigure'):
+    sys.stdout.reconfigure(errors='replace')
+
+# stopping early, in a terminal: Ctrl-C ends the run in one line, and a closed pipe (a run piped
+# into head) ends it quietly, as Unix tools do. A notebook keeps its own Ctrl-C: it stops the cell
+def stop_at_ctrl_c(signum, frame):
+    fail('stopped by Ctrl-C', 130)
+
+if 'IPython' not in sys.modules:
+    signal.signal(signal.SIGINT, stop_at_ctrl_c)
+    if hasattr(signal, 'SIGPIPE'):  # Windows has none
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+# the data file is read from the working directory; the two files the chapters use are downloaded
+# on first use, into a file of this process's own that is then renamed: never a half-written one
+github = 'https://raw.githubusercontent.com/karpathy'
+urls = {'names.txt': f'{github}/makemore/master/names.txt',
+        'input.txt': f'{github}/char-rnn/master/data/tinyshakespeare/input.txt'}
+
+def download(path):
+    if path not in urls:
+        fail(f'dataset file {path!r} not found (pass --dataset=path/to/file.txt)', 1)
+    partial = f'{path}.{os.getpid()}.tmp'
+    try:
+        with urllib.request.urlopen(urls[path], timeout=30) as response:
+            downloaded = response.read()
+        with open(partial, 'wb') as f:
+            f.write(downloaded)
+        os.replace(partial, path)
+    except OSError as e:
+        if os.path.exists(partial):
+            os.remove(partial)
+        fail(f'{path} is missing and downloading it failed ({e}); '
+             f'get {urls[path]} and put it in {os.getcwd()}', 1)
+
+def read_text(path):  # the whole file as one string, '\n' ending every line (Windows' too)
+    if not os.path.isfile(path):
+        download(path)
+    try:
+        with open(path, encoding='utf-8-sig') as f:  # -sig: a BOM (Notepad writes one) is not text
+            return f.read()
+    except UnicodeDecodeError:
+        fail(f'cannot read {path}: it is not UTF-8 text (save it as UTF-8)', 1)
+    except OSError as e:
+        fail(f'cannot read {path}: {e.strerror}', 1)
+# end of the shared machinery =====================================================================
+
+# -----------------------------------------------------------------------------
+# range checks: this chapter's values, each checked before any data is read
 check('block_size', block_size >= 1, 'an integer >= 1')
 check('batch_size', batch_size >= 2 and batch_size % 2 == 0,
       'an even integer >= 2 (half of a batch is real names, half fakes of the same lengths)')
@@ -78,41 +295,11 @@ check('n_embd', n_embd % n_head == 0,
 check('n_layer', n_layer >= 1, 'an integer >= 1')
 check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_show', num_show >= 1, 'an integer >= 1')
-known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
-check('device', known_device, 'cpu, cuda, cuda:N or mps')
-if device.startswith('cuda') and not torch.cuda.is_available():
-    fail(f'--device={device}, but torch sees no CUDA GPU here (on Colab: Runtime > '
-         f'Change runtime type > GPU); run on the CPU with --device=cpu')
-if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
-    fail(f'--device={device}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here, '
-         f'numbered from 0')
-if device == 'mps' and not torch.backends.mps.is_available():
-    fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
 
 # -----------------------------------------------------------------------------
-# data: the file is read from the working directory; the two files the chapters use are
-# downloaded once, on first use
-github = 'https://raw.githubusercontent.com/karpathy'
-urls = {'names.txt': f'{github}/makemore/master/names.txt',
-        'input.txt': f'{github}/char-rnn/master/data/tinyshakespeare/input.txt'}
-if not os.path.isfile(dataset):
-    if dataset not in urls:
-        fail(f'dataset file {dataset!r} not found (pass --dataset=path/to/file.txt)', 1)
-    try:
-        with urllib.request.urlopen(urls[dataset], timeout=30) as response:
-            downloaded = response.read()
-        with open(dataset + '.tmp', 'wb') as f:
-            f.write(downloaded)
-        os.replace(dataset + '.tmp', dataset)  # rename: never leave a half-written file
-    except OSError as e:
-        fail(f'{dataset} is missing and downloading it failed ({e}); '
-             f'get {urls[dataset]} and put it in {os.getcwd()}', 1)
-try:
-    with open(dataset, encoding='utf-8') as f:
-        lines = f.read().splitlines()
-except (OSError, UnicodeDecodeError) as e:
-    fail(f'cannot read {dataset}: {e}', 1)
-words = [line.strip() for line in lines if line.strip()]  # blank lines and spaces around dropped
+# data: one name per line; blank lines and the spaces around a name are dropped
+lines = read_text(dataset).splitlines()
+words = [line.strip() for line in lines if line.strip()]
 if len(words) < 10:
     fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) '
          f'so that train, val and test are not empty', 1)
@@ -136,9 +323,13 @@ n2 = int(0.9 * len(words))
 splits = {'train': words[:n1], 'val': words[n1:n2], 'test': words[n2:]}
 max_len = max(len(w) for w in words)  # a sample stops at '.', or at the longest name's length
 
+# the two checks that need the data
 if block_size < max_len + 2:
     fail(f'the longest name needs --block_size={max_len + 2} or more: '
          f"'.' + its {max_len} characters + '.' (block_size is {block_size})")
+if batch_size > 2 * n1:
+    fail(f'--batch_size={batch_size} is too large: half of a batch is real names drawn from the '
+         f'{n1} training names, and a batch of more only repeats them; use at most {2 * n1}')
 
 # -----------------------------------------------------------------------------
 # the fakes: chapter 1's model, fitted on train only: count every (character, next character)
@@ -154,17 +345,19 @@ P = counts.float() + 1
 P = P / P.sum(dim=1, keepdim=True)  # each row is now P(next char | this char), summing to 1
 cdf = P.cumsum(dim=1)  # each row's probabilities laid end to end on [0, 1]
 cdf[:, -1] = 1.0  # rounding must leave no gap at the top
-g = torch.Generator().manual_seed(seed)
+# the data's own random numbers: they draw the fakes, and at the end pick the val names shown.
+# torch's global ones, seeded when the model is built, start the weights and pick the batches
+data_rng = torch.Generator().manual_seed(seed)
 
 def sample_names(n):
     """n names from the table side by side, one character a step. A uniform number u picks the
     character whose stretch of the row holds it: the same draw as chapter 1's
-    torch.multinomial(P[ix], 1), ten times faster for many rows at once. A name still going
+    torch.multinomial(P[ix], 1), much faster for many rows at once. A name still going
     after max_len characters is dropped: the sample length cap."""
     ix = torch.zeros(n, dtype=torch.long)  # every name starts after a '.'
     columns = []
     for _ in range(max_len + 1):
-        u = torch.rand(n, 1, generator=g)  # (n, 1)
+        u = torch.rand(n, 1, generator=data_rng)  # (n, 1)
         ix = torch.searchsorted(cdf[ix], u)[:, 0]  # (n,): the first character whose cdf reaches u
         columns.append(ix)
     names = []
@@ -174,13 +367,11 @@ def sample_names(n):
     return names
 
 # The fakes must be as long as real names. Left to itself the table ends a name whenever it
-# draws '.': 39% of its names have 1-3 characters and 22% have 5-7, where real names have 2% and
-# 74%. Their length alone would tell most fakes apart (the best a classifier of the length
-# alone can do: 0.77 accuracy), and a model would learn to count, not to read. So each fake is
-# given the length of a real name, and is a name of the table's that came out exactly that
-# long: its pairs are the table's, its length a real name's. A drawn name that is a real name
-# ('ann') is thrown away: as a fake it would be noise that no classifier can beat. Without
-# them every fake can be told apart, and a perfect classifier scores 1.0
+# draws '.', so its names are mostly shorter than real ones: their length alone would tell most
+# fakes apart, and a model would learn to count, not to read. So each fake is given the length
+# of a real name, and is a name of the table's that came out exactly that long: its pairs are the
+# table's, its length a real name's. A drawn name that is a real name ('ann') is thrown away: as
+# a fake it would be noise that no classifier can beat
 real_names = set(words)
 clashes = 0  # how many of the drawn names of a wanted length were real names
 
@@ -234,118 +425,6 @@ def get_batch():  # random train names, and as many fresh fakes of the same leng
     return X.to(device), lens.to(device), Y.to(device)
 
 # -----------------------------------------------------------------------------
-# model: gpt.py's parts, in its order: MultiHeadAttention, FeedForward, Block, then the Encoder
-# (gpt.py's GPT without its lm_head, and without the causal mask); a small MLP, the Classifier,
-# reads the mean of the encodings
-class MultiHeadAttention(nn.Module):
-    """n_head self-attention heads side by side. Each is the lecture's Head: query, key, value,
-    scores, the padding mask, softmax, dropout, a weighted sum of the values. Here the heads run
-    batched as one tensor op: one Linear makes the queries of every head, and its n_embd outputs
-    are split into (n_head, head_size) below."""
-
-    def __init__(self):
-        super().__init__()
-        self.query = nn.Linear(n_embd, n_embd)  # what each position is looking for
-        self.key = nn.Linear(n_embd, n_embd)    # what each position offers to the others
-        self.value = nn.Linear(n_embd, n_embd)  # what it hands over when it is chosen
-        self.proj = nn.Linear(n_embd, n_embd)   # mixes the concatenated heads back together
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x, pad):  # x (B, T, C), pad (B, T): True past the name's end
-        B, T, C = x.shape
-        # split the channels into heads, and make the heads a batch dimension: no head sees
-        # another's channels
-        hs = C // n_head
-        q = self.query(x).view(B, T, n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        k = self.key(x).view(B, T, n_head, hs).transpose(1, 2)    # (B, nh, T, hs)
-        v = self.value(x).view(B, T, n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        att = q @ k.transpose(-2, -1) * hs ** -0.5  # (B, nh, T, T): how well t matches s
-        # no causal mask: every character sees the whole name, before and after it. Only the
-        # padding is hidden, so a name gets the same encodings alone or in a batch of longer names
-        att = att.masked_fill(pad[:, None, None, :], float('-inf'))
-        att = F.softmax(att, dim=-1)  # each row sums to 1; the padding gets weight 0
-        y = self.dropout(att) @ v     # (B, nh, T, hs): a weighted sum of the values
-        y = y.transpose(1, 2).reshape(B, T, C)  # concatenate the heads: (B, T, C)
-        y = self.dropout(self.proj(y))
-        return y, att
-
-class FeedForward(nn.Module):  # attention gathered from other positions; each now thinks alone
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(n_embd, 4 * n_embd)    # widen: room to compute
-        self.gelu = nn.GELU()
-        self.proj = nn.Linear(4 * n_embd, n_embd)  # back to the width of the residual stream
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x):  # (B, T, C) -> (B, T, C)
-        return self.dropout(self.proj(self.gelu(self.fc(x))))
-
-class Block(nn.Module):
-    """Communication (attention across positions), then computation (feed-forward), each added
-    into x: the residual stream carries everything forward, the branches only add to it."""
-
-    def __init__(self):
-        super().__init__()
-        self.ln1 = nn.LayerNorm(n_embd)
-        self.sa = MultiHeadAttention()   # communication: look at other positions
-        self.ln2 = nn.LayerNorm(n_embd)
-        self.ffwd = FeedForward()        # computation: think it over, position by position
-
-    def forward(self, x, pad):
-        y, att = self.sa(self.ln1(x), pad)
-        x = x + y
-        x = x + self.ffwd(self.ln2(x))
-        return x, att
-
-class Encoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.tok_emb = nn.Embedding(vocab_size, n_embd)  # what the character is
-        self.pos_emb = nn.Embedding(block_size, n_embd)  # where it is: attention is order-blind
-        self.blocks = nn.ModuleList(Block() for _ in range(n_layer))
-        self.ln_f = nn.LayerNorm(n_embd)
-
-    def forward(self, idx, pad):  # idx (B, T) -> encodings (B, T, C), maps
-        B, T = idx.shape
-        tok = self.tok_emb(idx)                                  # (B, T, C)
-        pos = self.pos_emb(torch.arange(T, device=idx.device))  # (T, C)
-        x = tok + pos                                            # (B, T, C)
-        maps = []  # one attention map per block
-        for block in self.blocks:
-            x, att = block(x, pad)
-            maps.append(att)  # (B, nh, T, T)
-        return self.ln_f(x), maps
-
-class Classifier(nn.Module):  # (B, C) -> (B, 2) log-probabilities of fake (0) and real (1)
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(n_embd, n_embd)
-        self.relu = nn.ReLU()
-        self.head = nn.Linear(n_embd, 2)
-
-    def forward(self, x):
-        logits = self.head(self.relu(self.fc(x)))  # (B, 2)
-        return F.log_softmax(logits, dim=-1)
-
-class EncoderClassifier(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.encoder = Encoder()
-        self.classifier = Classifier()
-
-    def forward(self, idx, lens):  # idx (B, T), lens (B,) -> (B, 2) log-probabilities, maps
-        T = idx.size(1)
-        pad = torch.arange(T, device=idx.device) >= lens[:, None]  # (B, T): past the name's end
-        x, maps = self.encoder(idx, pad)  # (B, T, C)
-        x = x.masked_fill(pad[:, :, None], 0)  # the padding's encodings count for nothing
-        x = x.sum(1) / lens[:, None]  # (B, C): the mean over the name's positions
-        return self.classifier(x), maps
-
-torch.manual_seed(seed)
-model = EncoderClassifier().to(device)
-params = sum(p.numel() for p in model.parameters())
-
-# -----------------------------------------------------------------------------
 # evaluation: every name of every split: the mean cross-entropy (split) and the accuracy
 # (split_acc). In chunks of names of similar lengths, each cut to its longest name
 @torch.no_grad()
@@ -371,11 +450,13 @@ def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no 
              f'lower --learning_rate (it is {learning_rate})', 1)
 
 # -----------------------------------------------------------------------------
-# training: AdamW (its default decay, 0.01, on every weight) and one-cycle (warm up, then anneal
-# to ~0), as in chapters 3-5: gpt.py's warmup-cosine is a function of the step so that a resumed
-# run finds its rate, and this run is never resumed. fused: one kernel updates every weight. No
-# gradient clipping (gpt.py and rnn.py clip): a small model at a modest rate; a run that
-# diverges stops at check_finite
+# training: AdamW (its default weight decay, on every weight) and one-cycle (warm up, then anneal
+# to ~0): a scheduler that counts its own steps is enough for a run that is never resumed.
+# fused: one kernel updates every weight. No gradient clipping: a small model at a modest rate;
+# a run that diverges stops at check_finite
+torch.manual_seed(seed)
+model = EncoderClassifier().to(device)
+params = sum(p.numel() for p in model.parameters())
 optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate,
                               fused=device in ('cuda', 'cpu'))
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate,
@@ -384,8 +465,7 @@ log_interval = max(1, eval_interval // 10)  # a progress line ten times per eval
 t0 = time.time()
 for it in range(1, max_iters + 1):
     X, lens, Y = get_batch()
-    logp, _ = model(X, lens)
-    loss = F.nll_loss(logp, Y)  # cross-entropy: minus the log-probability of the right class
+    logp, loss = model(X, lens, Y)
     check_finite(loss.item(), it)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -460,12 +540,23 @@ print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses[
 
 # -----------------------------------------------------------------------------
 # attention view: the same drawing as gpt.py's --show_attention
+# a stream that names no encoding (a notebook's, a StringIO) takes any text: utf-8
+def printable(chars):  # can this stdout encode them? A Windows console or pipe writes cp1252
+    try:
+        chars.encode(sys.stdout.encoding or 'utf-8')
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
 def draw_attention(chars, att):  # att (n_head, T, T): row t, how character t spreads its attention
     stand_ins = {'\n': '⏎', ' ': '␣', '\t': '⇥'}  # blanks made visible
-    shown = [stand_ins.get(c, c) for c in chars]
     shades = '·░▒▓█'  # from a little attention to the row's most
-    print('each row is a character; the shading shows what it attends to: '
-          '█ most, · little, blank 0')
+    if not printable(''.join(stand_ins.values()) + shades):  # ASCII ones, where only ASCII prints
+        stand_ins = {'\n': '$', ' ': '_', '\t': '>'}
+        shades = '.:-=#'
+    shown = [stand_ins.get(c, c) for c in chars]
+    print(f'each row is a character; the shading shows what it attends to: '
+          f'{shades[-1]} most, {shades[0]} little, blank 0')
     for h, weights in enumerate(att.tolist()):
         label = f'head {h}'
         print(f'{label:>8}   ' + ' '.join(shown))
@@ -485,14 +576,15 @@ def draw_attention(chars, att):  # att (n_head, T, T): row t, how character t sp
 model.eval()
 X, lens, Y = data['val']
 half = len(Y) // 2  # the split holds its real names, then their fakes in the same order
-rows = []
-for i in torch.randperm(half, generator=g)[:(num_show + 1) // 2].tolist():
-    rows += [i, half + i]  # a real name, and the fake of the same length drawn for it
-rows = torch.tensor(rows[:num_show])  # on the CPU, where the baseline's features are
+shown_rows = []
+for i in torch.randperm(half, generator=data_rng)[:(num_show + 1) // 2].tolist():
+    shown_rows += [i, half + i]  # a real name, and the fake of the same length drawn for it
+rows = torch.tensor(shown_rows[:num_show])  # on the CPU, where the baseline's features are
 bag, base_lens, ll, _ = feats['val']
 with torch.no_grad():
-    logp, maps = model(X[rows.to(device)], lens[rows.to(device)])
+    logp, _ = model(X[rows.to(device)], lens[rows.to(device)])
     base_p = baseline_logits(bag[rows], base_lens[rows], ll[rows]).sigmoid()
+    maps = model.attention_maps(X[rows.to(device)], lens[rows.to(device)])  # (B, nh, T, T) each
 p_real = logp[:, 1].exp()
 for i, row in enumerate(rows.tolist()):
     kind = 'real' if Y[row] else 'fake'

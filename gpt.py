@@ -2,20 +2,20 @@
 Chapter 6: a decoder-only transformer (GPT). Where the RNN squeezed the past into one state
 vector, self-attention lets every character look back at every earlier one directly and pick
 what matters. Run: python gpt.py (tiny Shakespeare), or --dataset=your.txt (any text or list);
-on N GPUs: torchrun --standalone --nproc_per_node=N gpt.py; attention maps: --show_attention=True.
-Result with the CPU defaults, 2 CPU cores: val 1.8005 after 96.6 s of training;
-the GPU defaults could not be measured here (no GPU).
+on a CUDA GPU it takes nanoGPT's sizes (--sizes=laptop keeps these); on N GPUs: torchrun
+--standalone --nproc_per_node=N gpt.py; attention maps: --show_attention=True.
+Result with the CPU defaults, 2 CPU cores: val 1.8005 after 96.6 s of training.
 """
-import ast, math, os, random, sys, time, urllib.request
-import signal  # Ctrl-C: finish the step, save a checkpoint, stop
+import ast, contextlib, math, os, random, signal, sys, time, urllib.request
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# hyperparameters: sized for a laptop CPU (about 2 minutes); on a GPU, nanoGPT's settings (below)
+# hyperparameters: sized for a laptop's CPU; on a CUDA GPU, nanoGPT's (see sizes, below)
 dataset = 'input.txt'     # tiny Shakespeare (downloaded on first use), or any text file or list
 mode = 'auto'             # text: running text; names: one item per line; auto: names if the
                           # lines average under 20 characters
+sizes = 'auto'            # laptop: the sizes below; gpu: nanoGPT's; auto: gpu on a CUDA device
 batch_size = 16           # sequences per micro-batch
 gradient_accumulation_steps = 1  # micro-batches per step (shared among torchrun's processes)
 block_size = 64           # context length: how many characters attention can see
@@ -34,7 +34,7 @@ grad_clip = 1.0           # the gradient's norm is clipped to this (0: no clippi
 compile = False           # torch.compile the model: faster GPU steps after a minute of compiling
 device = ('cuda' if torch.cuda.is_available() else   # the fastest device there is
           'mps' if torch.backends.mps.is_available() else 'cpu')
-dtype = 'float32'         # autocast precision: float32, bfloat16 or float16 (on a GPU: below)
+dtype = 'float32'         # autocast precision: float32, bfloat16 or float16 (on a GPU: sizes)
 seed = 1337               # seeds the initial weights, the batches and the sampling
 num_samples = 20          # how many names to generate at the end (names mode)
 prompt = '\n'             # text: what to continue; names: the start of every sampled name
@@ -43,20 +43,150 @@ temperature = 1.0         # divides the logits when sampling: < 1 safer, > 1 wil
 top_k = 0                 # sample only among the k most likely characters (0: all)
 show_attention = False    # before sampling, draw what each prompt character attends to, per head
 attention_layer = -1      # the block whose heads --show_attention draws (-1: the last)
-ckpt_path = 'gpt.pt'      # checkpoint: saved when val improves, and on Ctrl-C
+ckpt_path = 'gpt.pt'      # checkpoint: saved when val improves, and when a run is stopped early
 resume = False            # continue training from ckpt_path
 sample_only = False       # load ckpt_path and only generate
 
 # -----------------------------------------------------------------------------
-# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of
-# the default's type. In a notebook kernel sys.argv holds the kernel's own flags: keep defaults.
+# model: the lecture's parts, in its order: attention heads, MultiHeadAttention, FeedForward,
+# Block, GPT. Defining a class does no work: the sizes are read, and vocab_size comes from the
+# data section below, when the model is built, right before training
+class MultiHeadAttention(nn.Module):
+    """n_head self-attention heads side by side. Each is the lecture's Head: query, key, value,
+    scores, the causal mask, softmax, dropout, a weighted sum of the values. Here the heads run
+    batched as one tensor op: one Linear makes the queries of every head, and its n_embd outputs
+    are split into (n_head, head_size) by heads()."""
+
+    def __init__(self):
+        super().__init__()
+        self.query = nn.Linear(n_embd, n_embd)  # what each position is looking for
+        self.key = nn.Linear(n_embd, n_embd)    # what each position offers to the others
+        self.value = nn.Linear(n_embd, n_embd)  # what it hands over when it is chosen
+        self.proj = nn.Linear(n_embd, n_embd)   # mixes the concatenated heads back together
+        self.dropout = nn.Dropout(dropout)
+        past = torch.tril(torch.ones(block_size, block_size, dtype=torch.bool))  # s <= t
+        self.register_buffer('tril', past, persistent=False)
+
+    def forward(self, x):  # x (B, T, C) -> (B, T, C)
+        B, T, C = x.shape
+        q = self.heads(self.query(x))  # (B, nh, T, hs)
+        k = self.heads(self.key(x))    # (B, nh, T, hs)
+        v = self.heads(self.value(x))  # (B, nh, T, hs)
+        if self.training and self.dropout.p > 0 and x.device.type == 'mps':
+            # the math written out: on an Apple GPU the fused kernel ignores its dropout
+            y = self.dropout(self.attention(q, k)) @ v  # (B, nh, T, hs)
+        else:  # the same computation in one fused kernel: faster, and it keeps no (T, T) weights
+            p = self.dropout.p if self.training else 0.0
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        y = y.transpose(1, 2).reshape(B, T, C)  # concatenate the heads: (B, T, C)
+        return self.dropout(self.proj(y))
+
+    def heads(self, x):  # (B, T, C) -> (B, nh, T, hs)
+        # the channels cut into n_head heads of hs each, and the heads made a batch dimension:
+        # no head sees another's channels
+        B, T, C = x.shape
+        return x.view(B, T, n_head, C // n_head).transpose(1, 2)
+
+    def attention(self, q, k):  # the lecture's weights: (B, nh, T, T), row t sums to 1
+        T = q.size(2)
+        att = q @ k.transpose(-2, -1) * q.size(-1) ** -0.5  # (B, nh, T, T): how well t matches s
+        att = att.masked_fill(~self.tril[:T, :T], float('-inf'))  # causal: no s > t
+        return F.softmax(att, dim=-1)  # each row sums to 1; the future gets weight 0
+
+    def weights(self, x):  # x (B, T, C) -> the attention weights of every head (B, nh, T, T)
+        q = self.heads(self.query(x))
+        k = self.heads(self.key(x))
+        return self.attention(q, k)
+
+class FeedForward(nn.Module):  # attention gathered from other positions; each now thinks alone
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(n_embd, 4 * n_embd)    # widen: room to compute
+        self.gelu = nn.GELU()
+        self.proj = nn.Linear(4 * n_embd, n_embd)  # back to the width of the residual stream
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):  # (B, T, C) -> (B, T, C)
+        return self.dropout(self.proj(self.gelu(self.fc(x))))
+
+class Block(nn.Module):
+    """Communication (attention across positions), then computation (feed-forward), each added
+    into x: the residual stream carries everything forward, the branches only add to it."""
+
+    def __init__(self):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(n_embd)
+        self.sa = MultiHeadAttention()   # communication: look at other positions
+        self.ln2 = nn.LayerNorm(n_embd)
+        self.ffwd = FeedForward()        # computation: think it over, position by position
+
+    def forward(self, x):  # (B, T, C) -> (B, T, C)
+        x = x + self.sa(self.ln1(x))
+        x = x + self.ffwd(self.ln2(x))
+        return x
+
+class GPT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tok_emb = nn.Embedding(vocab_size, n_embd)  # what the character is
+        self.pos_emb = nn.Embedding(block_size, n_embd)  # where it is: attention is order-blind
+        self.blocks = nn.ModuleList(Block() for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.lm_head = nn.Linear(n_embd, vocab_size)
+        # small weights make the first predictions near uniform (loss ~ ln vocab_size). Each
+        # block adds two branches into x, so their output layers start 1/sqrt(2 n_layer) smaller:
+        # the variance of the residual stream stays put however deep the model is
+        residual_outputs = []
+        for block in self.blocks:
+            residual_outputs.append(block.sa.proj)
+            residual_outputs.append(block.ffwd.proj)
+        for module in self.modules():
+            if isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear):
+                std = 0.02 / math.sqrt(2 * n_layer) if module in residual_outputs else 0.02
+                nn.init.normal_(module.weight, std=std)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, idx, targets=None):  # idx (B, T) -> logits (B, T, vocab_size), loss or None
+        B, T = idx.shape
+        tok = self.tok_emb(idx)                                  # (B, T, C)
+        pos = self.pos_emb(torch.arange(T, device=idx.device))  # (T, C)
+        x = tok + pos                                            # (B, T, C)
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T), ignore_index=-1)
+        return logits, loss
+
+    def attention_maps(self, idx):  # idx (B, T) -> per block, its heads' weights (B, nh, T, T)
+        B, T = idx.shape
+        tok = self.tok_emb(idx)                                  # (B, T, C)
+        pos = self.pos_emb(torch.arange(T, device=idx.device))  # (T, C)
+        x = tok + pos                                            # (B, T, C)
+        maps = []
+        for block in self.blocks:
+            maps.append(block.sa.weights(block.ln1(x)))  # what this block's attention looks at
+            x = block(x)
+        return maps
+
+# =================================================================================================
+# the shared machinery: the same, word for word, in all seven chapters, and none of it is about
+# language models (the command line, the device, printing, stopping early, the data file). Skip it
+# on a first reading: the chapter goes on at its range checks, right after the closing banner.
 def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad data or a bad run
     print(f'error: {message}', file=sys.stderr)
     sys.exit(code)
 
+# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of the
+# default's type. A file that is run (python, or %run in Jupyter, IPython and Spyder) has a __file__
+# and takes its flags; a cell pasted into a notebook has none, and its sys.argv holds the kernel's
+# own launch arguments (-f kernel-1234.json): there the globals as written in the cell are what runs
 hyperparameters = [k for k, v in globals().items()
                    if not k.startswith('_') and type(v) in (int, float, bool, str)]
-flags = [] if 'ipykernel' in sys.modules else sys.argv[1:]
+flags = sys.argv[1:] if '__file__' in globals() else []
 for flag in flags:
     key, eq, raw = flag[2:].partition('=')
     if not (flag.startswith('--') and eq and key in hyperparameters):
@@ -75,14 +205,15 @@ for flag in flags:
         fail(f'--{key} must be of type {type(default).__name__}, got {raw!r}; '
              f"valid keys: {', '.join(hyperparameters)}")
     globals()[key] = value
-given = [flag[2:].partition('=')[0] for flag in flags]  # the keys set on the command line
+flagged = [flag[2:].partition('=')[0] for flag in flags]  # the keys set on the command line
 
-# every value is checked before any work is done, so a bad one costs a line, not a run
-def check(key, ok, allowed):
+def check(key, ok, allowed):  # every value is checked before any work: a bad one costs a line
     if not ok:
         fail(f'--{key}={globals()[key]} is out of range: it must be {allowed}')
 
-# the device first: on a GPU the defaults of the other keys change (below)
+# the device: one that exists here. An Apple GPU (mps) needs torch 2.5 or newer for these chapters
+# (older versions have no autocast there, and before 2.3 drew wrong samples): with an older torch
+# the default falls back to the CPU, and says so
 known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
 check('device', known_device, 'cpu, cuda, cuda:N or mps')
 if device.startswith('cuda') and not torch.cuda.is_available():
@@ -93,21 +224,93 @@ if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
          f'numbered from 0')
 if device == 'mps' and not torch.backends.mps.is_available():
     fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
+if device == 'mps' and torch.__version__ < '2.5':
+    if 'device' in flagged:
+        fail(f'--device=mps needs torch 2.5 or newer, this is {torch.__version__}: '
+             f'pip install -U torch, or run on the CPU with --device=cpu')
+    print(f'device: cpu, not mps: torch {torch.__version__} is older than 2.5, which these '
+          f'chapters need on an Apple GPU (pip install -U torch)')
+    device = 'cpu'
 
-# on a GPU, every key not given on the command line takes nanoGPT's shakespeare_char settings
-# (10.8M parameters, lr 1e-3; nanoGPT evaluates every 250 steps, we every 500); its betas
-# (0.9, 0.99) and grad_clip 1.0 are this file's on every device. bfloat16 needs compute
-# capability 8.0+ (A100, H100); older GPUs (T4, V100) get float16 and a gradient scaler
-if device.startswith('cuda'):
-    gpu_settings = {'batch_size': 64, 'block_size': 256, 'n_layer': 6, 'n_head': 6, 'n_embd': 384,
-                    'dropout': 0.2, 'max_iters': 5000, 'eval_interval': 500, 'eval_iters': 200,
-                    'learning_rate': 1e-3, 'dtype': 'float16'}
-    if torch.cuda.get_device_capability(device) >= (8, 0):
-        gpu_settings['dtype'] = 'bfloat16'
-    for key, value in gpu_settings.items():
-        if key not in given:
+# printing: a character the console cannot encode (a Windows console or pipe writes cp1252)
+# prints as '?' instead of ending the run in a UnicodeEncodeError
+if hasattr(sys.stdout, 'reconfigure'):
+    sys.stdout.reconfigure(errors='replace')
+
+# stopping early, in a terminal: Ctrl-C ends the run in one line, and a closed pipe (a run piped
+# into head) ends it quietly, as Unix tools do. A notebook keeps its own Ctrl-C: it stops the cell
+def stop_at_ctrl_c(signum, frame):
+    fail('stopped by Ctrl-C', 130)
+
+if 'IPython' not in sys.modules:
+    signal.signal(signal.SIGINT, stop_at_ctrl_c)
+    if hasattr(signal, 'SIGPIPE'):  # Windows has none
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+# the data file is read from the working directory; the two files the chapters use are downloaded
+# on first use, into a file of this process's own that is then renamed: never a half-written one
+github = 'https://raw.githubusercontent.com/karpathy'
+urls = {'names.txt': f'{github}/makemore/master/names.txt',
+        'input.txt': f'{github}/char-rnn/master/data/tinyshakespeare/input.txt'}
+
+def download(path):
+    if path not in urls:
+        fail(f'dataset file {path!r} not found (pass --dataset=path/to/file.txt)', 1)
+    partial = f'{path}.{os.getpid()}.tmp'
+    try:
+        with urllib.request.urlopen(urls[path], timeout=30) as response:
+            downloaded = response.read()
+        with open(partial, 'wb') as f:
+            f.write(downloaded)
+        os.replace(partial, path)
+    except OSError as e:
+        if os.path.exists(partial):
+            os.remove(partial)
+        fail(f'{path} is missing and downloading it failed ({e}); '
+             f'get {urls[path]} and put it in {os.getcwd()}', 1)
+
+def read_text(path):  # the whole file as one string, '\n' ending every line (Windows' too)
+    if not os.path.isfile(path):
+        download(path)
+    try:
+        with open(path, encoding='utf-8-sig') as f:  # -sig: a BOM (Notepad writes one) is not text
+            return f.read()
+    except UnicodeDecodeError:
+        fail(f'cannot read {path}: it is not UTF-8 text (save it as UTF-8)', 1)
+    except OSError as e:
+        fail(f'cannot read {path}: {e.strerror}', 1)
+# end of the shared machinery =====================================================================
+
+# -----------------------------------------------------------------------------
+# sizes: the values above fit a laptop's CPU; a GPU has room for nanoGPT's shakespeare_char model.
+# sizes = 'gpu' takes its values for every key not set by a flag (its betas and grad_clip are this
+# file's on every device). 'auto' picks them on a CUDA device in a run from a file (python gpt.py,
+# %run gpt.py); a cell pasted into a notebook has no file, and runs its globals as written,
+# edited or not, on every device. bfloat16 needs compute capability 8.0 or newer (A100, H100);
+# older GPUs (T4, V100) get float16 and a gradient scaler
+check('sizes', sizes in ('auto', 'laptop', 'gpu'), 'auto, laptop or gpu')
+from_file = '__file__' in globals()
+place = 'the file' if from_file else 'this notebook cell'
+on_cuda = device.startswith('cuda')
+auto = sizes == 'auto'
+if auto:
+    sizes = 'gpu' if on_cuda and from_file else 'laptop'
+gpu_sizes = {'batch_size': 64, 'block_size': 256, 'n_layer': 6, 'n_head': 6, 'n_embd': 384,
+             'dropout': 0.2, 'max_iters': 5000, 'eval_interval': 500, 'eval_iters': 200,
+             'learning_rate': 1e-3}
+if sizes == 'gpu' and on_cuda:  # elsewhere the precision stays as written
+    capable = torch.cuda.get_device_capability(device) >= (8, 0)
+    gpu_sizes['dtype'] = 'bfloat16' if capable else 'float16'
+kept = []  # the keys whose flags are kept over the gpu sizes
+if sizes == 'gpu':
+    for key, value in gpu_sizes.items():
+        if key in flagged:
+            kept.append(key)
+        else:
             globals()[key] = value
 
+# -----------------------------------------------------------------------------
+# range checks: this chapter's values, each checked before any data is read
 check('mode', mode in ('auto', 'text', 'names'), 'auto, text or names')
 check('batch_size', batch_size >= 1, 'an integer >= 1')
 check('gradient_accumulation_steps', gradient_accumulation_steps >= 1, 'an integer >= 1')
@@ -134,6 +337,11 @@ check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number 
 check('top_k', top_k >= 0, 'an integer >= 0')
 check('attention_layer', -n_layer <= attention_layer < n_layer,
       f'a block: 0 to {n_layer - 1}, or -1 for the last')
+# float16 needs a gradient scaler, which an Apple GPU has from torch 2.8 on
+if device == 'mps' and dtype == 'float16' and torch.__version__ < '2.8':
+    fail(f'--dtype=float16 on an Apple GPU needs torch 2.8 or newer, this is {torch.__version__}: '
+         f'use --dtype=bfloat16 or float32, or pip install -U torch')
+if not ckpt_path: fail('--ckpt_path is empty: name the checkpoint file, e.g. --ckpt_path=gpt.pt')
 # a checkpoint is written next to ckpt_path, then renamed: try that now, not after an hour
 if not sample_only:
     probe = f'{ckpt_path}.{os.getpid()}.tmp'  # one per process: torchrun starts several
@@ -147,45 +355,90 @@ if not sample_only:
         fail(f'--ckpt_path={ckpt_path} cannot be written ({problem}): pass a file in a folder '
              f'that exists and can be written')
 
-# -----------------------------------------------------------------------------
-# data: the file is read from the working directory; the two files the chapters use are
-# downloaded once, on first use
-github = 'https://raw.githubusercontent.com/karpathy'
-urls = {'names.txt': f'{github}/makemore/master/names.txt',
-        'input.txt': f'{github}/char-rnn/master/data/tinyshakespeare/input.txt'}
-if not os.path.isfile(dataset):
-    if dataset not in urls:
-        fail(f'dataset file {dataset!r} not found (pass --dataset=path/to/file.txt)', 1)
-    try:
-        with urllib.request.urlopen(urls[dataset], timeout=30) as response:
-            downloaded = response.read()
-        with open(dataset + '.tmp', 'wb') as f:
-            f.write(downloaded)
-        os.replace(dataset + '.tmp', dataset)  # rename: never leave a half-written file
-    except OSError as e:
-        fail(f'{dataset} is missing and downloading it failed ({e}); '
-             f'get {urls[dataset]} and put it in {os.getcwd()}', 1)
-try:
-    with open(dataset, encoding='utf-8') as f:
-        text = f.read()
-except (OSError, UnicodeDecodeError) as e:
-    fail(f'cannot read {dataset}: {e}', 1)
-lines = text.splitlines()
-words = [line.strip() for line in lines if line.strip()]  # blank lines and spaces around dropped
-
-# names mode: one item per line, trained and scored as in chapters 1-5. A list of names or words
-# has short lines; prose and verse average 30+ characters a line
-if mode == 'auto':
-    characters = sum(len(w) for w in words)
-    mode = 'names' if words and characters < 20 * len(words) else 'text'
-names_mode = mode == 'names'
-if names_mode:
-    if len(words) < 10:
-        fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per '
-             f'line) so that train, val and test are not empty', 1)
-    itos = ['.'] + sorted(set(''.join(words)) - {'.'})  # '.' (index 0): a name's start and end
+# the first line says which sizes apply, and why. Under torchrun (several processes, below) each
+# process has a RANK, and process 0 alone prints
+master = int(os.environ.get('RANK', '0')) == 0
+if sizes == 'gpu':
+    reason = 'a run from a file' if auto else f"sizes = 'gpu' in {place}"
+    if 'sizes' in flagged:
+        reason = '--sizes=gpu'
+    first_line = f"sizes: gpu, nanoGPT's shakespeare_char (device {device}, {reason})"
+    if kept:
+        first_line += f"; kept from flags: {', '.join(kept)}"
 else:
-    itos = sorted(set(text))  # running text: every character that occurs, newline included
+    first_line = f'sizes: laptop, as written in {place} (device {device}'
+    if 'sizes' in flagged:
+        first_line += ', --sizes=laptop'
+    if auto and on_cuda:
+        first_line += "; sizes = 'gpu' in the cell for nanoGPT's"
+    first_line += ')'
+if master:
+    print(first_line)
+
+# -----------------------------------------------------------------------------
+# checkpoints, read: --resume and --sample_only go on from one. It fixes the model's shape, the
+# mode, the vocabulary and the data file, so it is read before the data. weights_only=True:
+# torch.load rebuilds only tensors and containers, so a checkpoint file cannot run code
+checkpoint = None
+if resume or sample_only:
+    try:
+        checkpoint = torch.load(ckpt_path, map_location='cpu', weights_only=True)
+    except FileNotFoundError:
+        fail(f'checkpoint {ckpt_path} not found: train first (python gpt.py), '
+             f'or pass --ckpt_path=...', 1)
+    except Exception:
+        fail(f'checkpoint {ckpt_path} cannot be read: it is truncated, not a torch file, '
+             f'or holds more than tensors', 1)
+    saved_keys = {'model', 'optimizer', 'scaler', 'config', 'itos', 'max_len', 'iter', 'best_val',
+                  'time', 'torch_rng', 'python_rng'}
+    shape_keys = ['block_size', 'n_embd', 'n_head', 'n_layer']
+    complete = isinstance(checkpoint, dict) and saved_keys <= checkpoint.keys()
+    if complete:
+        config = checkpoint['config']
+        complete = isinstance(config, dict) and {*shape_keys, 'mode', 'dataset'} <= config.keys()
+    if not complete:
+        fail(f'{ckpt_path} is not a checkpoint of this gpt.py (an older version, or another '
+             f'program): train a new one', 1)
+    for key in shape_keys:
+        saved = config[key]
+        if key in flagged and globals()[key] != saved:
+            fail(f'--{key}={globals()[key]} cannot change on resume: {ckpt_path} has {key}={saved}')
+        globals()[key] = saved
+    if mode not in ('auto', config['mode']):
+        fail(f"--mode={mode} cannot change on resume: {ckpt_path} has mode={config['mode']}")
+    mode = config['mode']
+    if 'dataset' not in flagged:
+        dataset = config['dataset']  # the file it was trained on
+    check('attention_layer', -n_layer <= attention_layer < n_layer,  # n_layer: the checkpoint's
+          f'a block: 0 to {n_layer - 1}, or -1 for the last')
+
+# -----------------------------------------------------------------------------
+# data: the file's lines, stripped, blank ones dropped. In names mode each line is one item (a
+# name, a word); in text mode they only tell the mode. --sample_only needs no file, its
+# checkpoint holds the vocabulary; a file that is there tells which sampled names are new
+text = None
+if not sample_only or os.path.isfile(dataset):
+    text = read_text(dataset)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # a list of names or words has short lines; prose and verse average 30+ characters a line
+    if mode == 'auto':
+        characters = sum(len(line) for line in lines)
+        mode = 'names' if lines and characters < 20 * len(lines) else 'text'
+names_mode = mode == 'names'
+
+# the vocabulary: in names mode '.' (index 0), a name's start and end, then the characters of the
+# names; in running text every character that occurs, newline included
+if text is None:
+    itos = checkpoint['itos']
+elif names_mode:
+    if len(lines) < 10:
+        fail(f'{dataset} has too few lines ({len(lines)}): it needs at least 10 (one name per '
+             f'line) so that train, val and test are not empty', 1)
+    itos = ['.'] + sorted(set(''.join(lines)) - {'.'})
+else:
+    itos = sorted(set(text))
+if checkpoint is not None and itos != checkpoint['itos']:
+    fail(f'checkpoint {ckpt_path} was trained on another vocabulary than {dataset}', 1)
 stoi = {ch: i for i, ch in enumerate(itos)}
 vocab_size = len(itos)
 
@@ -195,161 +448,244 @@ def encode(s):
 def decode(ids):
     return ''.join(itos[i] for i in ids)
 
-if names_mode:  # the same shuffle and split in every names chapter, so their losses compare
+# names: the same shuffle and split in every names chapter, so their losses compare
+if names_mode and text is not None:
+    names = lines
     random.seed(42)
-    random.shuffle(words)
-    n1 = int(0.8 * len(words))
-    n2 = int(0.9 * len(words))
-    splits = {'train': words[:n1], 'val': words[n1:n2], 'test': words[n2:]}
-    max_len = max(len(w) for w in words)  # a sample stops at '.', or at the longest name's length
+    random.shuffle(names)
+    n1 = int(0.8 * len(names))
+    n2 = int(0.9 * len(names))
+    splits = {'train': names[:n1], 'val': names[n1:n2], 'test': names[n2:]}
+    max_len = max(len(name) for name in names)  # a sample stops at '.', or at this length
+if names_mode and text is None:
+    max_len = checkpoint['max_len']
 
 def build_dataset(names):  # names mode: a padded row per name, input '.' + name, target name + '.'
     X = torch.zeros(len(names), max_len + 1, dtype=torch.long)
     Y = torch.full((len(names), max_len + 1), -1, dtype=torch.long)  # -1: padding, no loss
-    for i, w in enumerate(names):
-        X[i, :len(w) + 1] = torch.tensor([0] + encode(w))
-        Y[i, :len(w) + 1] = torch.tensor(encode(w) + [0])
-    lens = torch.tensor([len(w) + 1 for w in names])  # each row's length without padding
+    for i, name in enumerate(names):
+        X[i, :len(name) + 1] = torch.tensor([0] + encode(name))
+        Y[i, :len(name) + 1] = torch.tensor(encode(name) + [0])
+    lens = torch.tensor([len(name) + 1 for name in names])  # each row's length without padding
     return X, Y, lens
 
-if names_mode:
-    data = {split: build_dataset(names) for split, names in splits.items()}
-else:  # running text: the first 90% to train on, the last 10% to validate
+if names_mode and text is not None:  # every split as padded rows (X, Y, lens)
+    rows = {split: build_dataset(names) for split, names in splits.items()}
+# running text: the first 90% to train on, the last 10% to validate
+if not names_mode and text is not None:
     ids = torch.tensor(encode(text))
     n = int(0.9 * len(ids))
-    data = {'train': ids[:n], 'val': ids[n:]}
+    text_ids = {'train': ids[:n], 'val': ids[n:]}
 
 def get_batch(split, generator=None):  # (B, T) inputs and (B, T) targets
     if names_mode:  # random names, cut to the longest in the batch: little compute on padding
-        X, Y, lens = data[split]
+        X, Y, lens = rows[split]
         ix = torch.randint(len(X), (batch_size,), generator=generator)
         T = int(lens[ix].max())
         return X[ix, :T].to(device), Y[ix, :T].to(device)
-    d = data[split]  # random windows of running text; the target is the input shifted by one
+    d = text_ids[split]  # random windows of running text; the target is the input shifted by one
     ix = torch.randint(len(d) - block_size, (batch_size,), generator=generator)  # (B,) starts
-    # the lecture's torch.stack of B slices, as one gather: row b holds d[ix[b] + 0..block_size]
+    # the lecture's torch.stack of B slices d[i:i + block_size + 1], as one gather: the same
+    # numbers, without a Python loop over the batch (a huge batch_size stays quick to fail)
     offsets = torch.arange(block_size + 1)  # (T + 1,)
-    chunk = d[ix[:, None] + offsets]        # (B, T + 1)
+    chunk = d[ix[:, None] + offsets]        # (B, T + 1): row b holds d[ix[b] + 0..block_size]
     return chunk[:, :-1].to(device), chunk[:, 1:].to(device)  # (B, T) each
 
-# -----------------------------------------------------------------------------
-# model: the lecture's parts, in its order: attention heads, MultiHeadAttention, FeedForward,
-# Block, GPT
-class MultiHeadAttention(nn.Module):
-    """n_head self-attention heads side by side. Each is the lecture's Head: query, key, value,
-    scores, the causal mask, softmax, dropout, a weighted sum of the values. Here the heads run
-    batched as one tensor op: one Linear makes the queries of every head, and its n_embd outputs
-    are split into (n_head, head_size) below."""
-
-    def __init__(self):
-        super().__init__()
-        self.query = nn.Linear(n_embd, n_embd)  # what each position is looking for
-        self.key = nn.Linear(n_embd, n_embd)    # what each position offers to the others
-        self.value = nn.Linear(n_embd, n_embd)  # what it hands over when it is chosen
-        self.proj = nn.Linear(n_embd, n_embd)   # mixes the concatenated heads back together
-        self.dropout = nn.Dropout(dropout)
-        past = torch.tril(torch.ones(block_size, block_size, dtype=torch.bool))  # s <= t
-        self.register_buffer('tril', past, persistent=False)
-
-    def forward(self, x, need_weights=False):  # x (B, T, C) -> (B, T, C), and the weights
-        B, T, C = x.shape
-        # split the channels into heads, and make the heads a batch dimension: no head sees
-        # another's channels
-        hs = C // n_head
-        q = self.query(x).view(B, T, n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        k = self.key(x).view(B, T, n_head, hs).transpose(1, 2)    # (B, nh, T, hs)
-        v = self.value(x).view(B, T, n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        if need_weights:  # the math written out, so the attention weights can be looked at
-            att = q @ k.transpose(-2, -1) * hs ** -0.5  # (B, nh, T, T): how well t matches s
-            att = att.masked_fill(~self.tril[:T, :T], float('-inf'))  # causal: no s > t
-            att = F.softmax(att, dim=-1)  # each row sums to 1; the future gets weight 0
-            y = self.dropout(att) @ v     # (B, nh, T, hs): a weighted sum of the values
-        else:  # the same computation in one fused kernel: faster, and it keeps no (T, T) weights
-            att = None
-            p = dropout if self.training else 0.0
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
-        y = y.transpose(1, 2).reshape(B, T, C)  # concatenate the heads: (B, T, C)
-        y = self.dropout(self.proj(y))
-        return y, att
-
-class FeedForward(nn.Module):  # attention gathered from other positions; each now thinks alone
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(n_embd, 4 * n_embd)    # widen: room to compute
-        self.gelu = nn.GELU()
-        self.proj = nn.Linear(4 * n_embd, n_embd)  # back to the width of the residual stream
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x):  # (B, T, C) -> (B, T, C)
-        return self.dropout(self.proj(self.gelu(self.fc(x))))
-
-class Block(nn.Module):
-    """Communication (attention across positions), then computation (feed-forward), each added
-    into x: the residual stream carries everything forward, the branches only add to it."""
-
-    def __init__(self):
-        super().__init__()
-        self.ln1 = nn.LayerNorm(n_embd)
-        self.sa = MultiHeadAttention()   # communication: look at other positions
-        self.ln2 = nn.LayerNorm(n_embd)
-        self.ffwd = FeedForward()        # computation: think it over, position by position
-
-    def forward(self, x, need_weights=False):
-        y, att = self.sa(self.ln1(x), need_weights)
-        x = x + y
-        x = x + self.ffwd(self.ln2(x))
-        return x, att
-
-class GPT(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.tok_emb = nn.Embedding(vocab_size, n_embd)  # what the character is
-        self.pos_emb = nn.Embedding(block_size, n_embd)  # where it is: attention is order-blind
-        self.blocks = nn.ModuleList(Block() for _ in range(n_layer))
-        self.ln_f = nn.LayerNorm(n_embd)
-        self.lm_head = nn.Linear(n_embd, vocab_size)
-        # small weights make the first predictions near uniform (loss ~ ln vocab_size). Each
-        # block adds two branches into x, so their output layers start 1/sqrt(2 n_layer) smaller:
-        # the variance of the residual stream stays put however deep the model is
-        residual_outputs = []
-        for block in self.blocks:
-            residual_outputs.append(block.sa.proj)
-            residual_outputs.append(block.ffwd.proj)
-        for module in self.modules():
-            if isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, std=0.02)
-            if isinstance(module, nn.Linear):
-                std = 0.02 / math.sqrt(2 * n_layer) if module in residual_outputs else 0.02
-                nn.init.normal_(module.weight, std=std)
-                nn.init.zeros_(module.bias)
-
-    def forward(self, idx, targets=None, need_weights=False):  # idx (B, T) -> logits, loss, maps
-        B, T = idx.shape
-        tok = self.tok_emb(idx)                                  # (B, T, C)
-        pos = self.pos_emb(torch.arange(T, device=idx.device))  # (T, C)
-        x = tok + pos                                            # (B, T, C)
-        maps = []  # one attention map per block
-        for block in self.blocks:
-            x, att = block(x, need_weights)
-            maps.append(att)  # (B, nh, T, T), or None on the fused path
-        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
-        if targets is None:
-            return logits, None, maps
-        loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T), ignore_index=-1)
-        return logits, loss, maps
+# the checks that need the data: block_size is final now (from a checkpoint, the checkpoint's)
+if names_mode and text is not None and block_size < max_len + 1:
+    fail(f'the longest name needs --block_size={max_len + 1} or more (block_size is {block_size})')
+if not names_mode and text is not None and len(text) < 10 * (block_size + 1):
+    fail(f'{dataset} has {len(text)} characters: it needs at least {10 * (block_size + 1)} '
+         f'(val must hold a block)', 1)
+# the prompt: characters of the vocabulary; in names mode the start of every name ('': none).
+# A text with no newline at all (one long line) starts from its first character instead (and a
+# checkpoint without its file, from the prompt its run used)
+if not names_mode and prompt == '\n' and '\n' not in stoi and 'prompt' not in flagged:
+    prompt = text[0] if text is not None else checkpoint['config']['prompt']
+if names_mode:
+    prompt = prompt.strip()
+    if '.' in prompt:
+        fail(f"--prompt={prompt} contains '.', which marks the end of a name")
+    if len(prompt) >= max_len:
+        fail(f'--prompt={prompt} leaves nothing to sample: the longest name has {max_len} '
+             f'characters')
+if not (prompt or names_mode):
+    fail('--prompt is empty: the model needs at least one character to continue, '
+         'e.g. --prompt=ROMEO:')
+for c in prompt:
+    if c not in stoi:
+        fail(f'prompt character {c!r} is not in the vocabulary of {dataset}; '
+             f"use characters from: {''.join(itos)!r}")
+if master:
+    kind = 'one name per line' if names_mode else 'running text'
+    source = dataset if text is not None else f'{ckpt_path} (no {dataset} here)'
+    print(f'{source}: mode={mode} ({kind}), {vocab_size} distinct characters')
 
 # -----------------------------------------------------------------------------
-# evaluation: names on every name of a split (the mean NLL per character, as in chapters 1-5);
-# text on eval_iters fixed windows. autocast and compiled_model are set up below, with the
-# machinery of a real run
+# precision: autocast runs the matrix multiplies in bfloat16 or float16 (half the memory traffic,
+# and the GPU's tensor cores) and keeps the sensitive parts in float32. float32 needs no autocast:
+# a context that does nothing (as nanoGPT). float16 rounds gradients below ~6e-8 to 0, so the
+# scaler multiplies the loss up and the gradients back down
+device_type = device.split(':')[0]  # autocast and the scaler want 'cuda', not 'cuda:3'
+if dtype == 'float32':
+    autocast = contextlib.nullcontext()
+else:
+    autocast = torch.autocast(device_type, getattr(torch, dtype))
+scaler = torch.amp.GradScaler(device_type, enabled=dtype == 'float16')
+torch.set_float32_matmul_precision('high')  # TF32 matmuls on a GPU
+
+# -----------------------------------------------------------------------------
+# several GPUs: torchrun starts one process per GPU and gives each its RANK. Each process trains
+# on its own batches; DDP averages their gradients at every step, so the weights stay the same
+ddp = 'RANK' in os.environ
+rank = int(os.environ['RANK']) if ddp else 0
+world = int(os.environ['WORLD_SIZE']) if ddp else 1
+if ddp:
+    if gradient_accumulation_steps % world:  # before joining the others: refused, it ends at once
+        fail(f'--gradient_accumulation_steps={gradient_accumulation_steps} must be a multiple of '
+             f'the {world} processes: each does an equal share of the micro-batches '
+             f'(try --gradient_accumulation_steps={world})')
+    if device.startswith('cuda'):
+        device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per process
+        torch.cuda.set_device(device)
+    nccl = device.startswith('cuda') and torch.distributed.is_nccl_available()
+    torch.distributed.init_process_group('nccl' if nccl else 'gloo')  # Windows has no NCCL
+accum = gradient_accumulation_steps // world  # this process's share of the micro-batches
+
+# -----------------------------------------------------------------------------
+# checkpoints, written: when val improves, and when a run is stopped early. One holds everything
+# a step depends on: the weights, Adam's moments, the loss scale, the step, the random streams
+def save_checkpoint(it, best_val, seconds):  # seconds: of training, so far
+    state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+             'scaler': scaler.state_dict(), 'iter': it, 'best_val': best_val, 'time': seconds,
+             'config': {k: globals()[k] for k in hyperparameters}, 'itos': itos,
+             'max_len': max_len if names_mode else None,
+             'torch_rng': torch.get_rng_state(), 'python_rng': random.getstate()}
+    partial = f'{ckpt_path}.{os.getpid()}.tmp'  # this process's own: two runs never share one
+    try:
+        torch.save(state, partial)
+        os.replace(partial, ckpt_path)  # atomic: the old file or the new one, never half of one
+    except (OSError, RuntimeError) as e:  # a full disk: torch says so with a RuntimeError
+        reason = (str(e) or type(e).__name__).splitlines()[0]
+        fail(f'cannot write checkpoint {ckpt_path} ({reason}); the last one written is whole', 1)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+def restore(checkpoint):  # -> the last step taken, the best val loss, the seconds of training
+    try:
+        model.load_state_dict(checkpoint['model'])
+    except RuntimeError:  # the module names or sizes differ: written by another version
+        fail(f'{ckpt_path} is not a checkpoint of this gpt.py (an older version, or another '
+             f'program): train a new one', 1)
+    if sample_only:  # the weights are all it needs
+        return 0, float('inf'), 0.0
+    optimizer.load_state_dict(checkpoint['optimizer'])
+    if checkpoint['scaler']:  # empty when it was saved without float16: start a fresh scale
+        scaler.load_state_dict(checkpoint['scaler'])
+    torch.set_rng_state(checkpoint['torch_rng'])
+    random.setstate(checkpoint['python_rng'])
+    return checkpoint['iter'], checkpoint['best_val'], checkpoint['time']
+
+# -----------------------------------------------------------------------------
+# progress: a line ten times per evaluation. The loss is read here only: reading it makes the
+# CPU wait for the GPU. A diverged run stops at the next line: no nan in the log, no samples
+log_interval = max(1, eval_interval // 10)
+
+def check_finite(loss, it):
+    if not math.isfinite(loss):
+        fail(f'training diverged: the loss is {loss} at iter {it}; '
+             f'lower --learning_rate (it is {learning_rate})', 1)
+
+class Progress:  # the loss, the milliseconds per training step, and the time left
+    def __init__(self, it):
+        self.restart(it)
+
+    def restart(self, it):  # after an evaluation: ms/iter counts training steps only
+        self.time = time.time()
+        self.it = it
+
+    def report(self, it, loss):  # loss: the step's last micro-batch's
+        loss = loss.item()
+        check_finite(loss, it)
+        ms = 1000 * (time.time() - self.time) / (it - self.it)
+        eta = ms * (max_iters - it) / 1000
+        print(f'iter {it}/{max_iters} | loss {loss:.4f} | {ms:.1f} ms/iter | eta {eta:.0f} s')
+        self.restart(it)
+
+# -----------------------------------------------------------------------------
+# stopping early, while training: the first Ctrl-C finishes the step, saves a checkpoint and
+# stops; a second stops at once. Outside a notebook, a job scheduler's SIGTERM and a closed
+# terminal's SIGHUP ask the same as a first Ctrl-C. Under torchrun every process stops at the
+# same step, and process 0 saves
+stop_signals = [signal.SIGINT]
+if 'IPython' not in sys.modules:
+    stop_signals.append(signal.SIGTERM)
+    if hasattr(signal, 'SIGHUP'):  # Windows has none
+        stop_signals.append(signal.SIGHUP)
+asked_by = 0  # the signal that asked to stop (0: none)
+
+def ask_to_stop(signum, frame):
+    global asked_by
+    if asked_by:
+        raise KeyboardInterrupt  # asked twice: stop now
+    asked_by = signum
+
+@contextlib.contextmanager
+def stoppable():  # while training, the signals above ask the loop to stop after its step
+    previous = {}
+    for signum in stop_signals:
+        previous[signum] = signal.signal(signum, ask_to_stop)
+    try:
+        yield
+    except KeyboardInterrupt:
+        fail('stopped at once by a second Ctrl-C: nothing saved since the last checkpoint', 130)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # a notebook's next Ctrl-C works again
+
+def stop_asked():  # -> the signal that asked, or 0. Under torchrun, any process's: all stop
+    if not ddp:
+        return asked_by
+    flag = torch.tensor([float(asked_by)], device=device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return int(flag.item())
+
+def stop_and_save(it, signum, loss, best_val, seconds):
+    if master:
+        check_finite(loss.item(), it)  # a diverged run keeps its last good checkpoint
+        save_checkpoint(it, best_val, seconds)
+        print(f'interrupted at iter {it}: checkpoint saved to {ckpt_path}; '
+              f'continue with --resume=True')
+    if ddp:
+        torch.distributed.barrier()  # the others wait until the checkpoint is written
+        torch.distributed.destroy_process_group()
+    sys.exit(128 + signum)  # the shell's code for a run ended by this signal: 130 for Ctrl-C
+
+# -----------------------------------------------------------------------------
+# out of memory: on a GPU torch raises OutOfMemoryError, on a CPU a RuntimeError that says it
+# cannot allocate. Either is one line naming what to lower
+@contextlib.contextmanager
+def memory_in_one_line():
+    try:
+        yield
+    except RuntimeError as e:
+        if not (isinstance(e, torch.cuda.OutOfMemoryError) or 'allocate' in str(e)):
+            raise
+        fail(f'out of memory on {device}: lower --batch_size={batch_size} (or --block_size='
+             f'{block_size}, --n_embd={n_embd})', 1)
+
+# -----------------------------------------------------------------------------
+# evaluation: names on every name of a split (the mean NLL per character); text on eval_iters
+# fixed windows
 @torch.no_grad()
 def estimate_loss():
     model.eval()
     out = {}
-    for split in data:
+    for split in (rows if names_mode else text_ids):
         batches = []
         if names_mode:
-            X, Y, lens = data[split]
+            X, Y, lens = rows[split]
             order = lens.argsort()  # similar lengths together: little padding to compute on
             for ix in order.split(1024):
                 T = int(lens[ix].max())
@@ -362,7 +698,7 @@ def estimate_loss():
         count = 0
         for x, y in batches:
             with autocast:
-                logits = compiled_model(x)[0]  # (B, T, vocab_size)
+                logits, _ = model(x)  # (B, T, vocab_size)
             logits = logits.float().flatten(0, 1)  # (B * T, vocab_size)
             total += F.cross_entropy(logits, y.flatten(), ignore_index=-1, reduction='sum').item()
             count += (y != -1).sum().item()  # the characters scored: padding is not
@@ -370,187 +706,55 @@ def estimate_loss():
     model.train()
     return out
 
-def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no samples from it
-    if not math.isfinite(loss):
-        fail(f'training diverged: the loss is {loss} at iter {it}; '
-             f'lower --learning_rate (it is {learning_rate})', 1)
+# the schedule: linear warmup, then cosine decay (nanoGPT's): big steps early, careful ones late.
+# A function of the step: a resumed run recomputes its learning rate and saves no scheduler state
+def lr_at(it):  # the learning rate of step it = 1, 2, ..., max_iters
+    if it <= warmup_iters:
+        return learning_rate * it / warmup_iters  # the peak arrives at step warmup_iters
+    done = (it - warmup_iters) / max(1, max_iters - warmup_iters)  # the decay's part done: 0 to 1
+    cos = math.cos(math.pi * done)  # from 1 to -1
+    return learning_rate * ((1 + lr_decay) / 2 + (1 - lr_decay) / 2 * cos)
 
 # -----------------------------------------------------------------------------
-# checkpoints, read: --resume and --sample_only go on from one, and the model must have its shape,
-# so it is read before the model is built. weights_only=True: torch.load rebuilds only tensors and
-# containers, so a checkpoint file cannot run code
-checkpoint = None
-if resume or sample_only:
-    try:
-        checkpoint = torch.load(ckpt_path, map_location='cpu', weights_only=True)
-    except FileNotFoundError:
-        fail(f'checkpoint {ckpt_path} not found: train first (python gpt.py), '
-             f'or pass --ckpt_path=...', 1)
-    except Exception:
-        fail(f'checkpoint {ckpt_path} cannot be read: it is truncated, not a torch file, '
-             f'or holds more than tensors', 1)
-    saved_keys = {'model', 'optimizer', 'scaler', 'config', 'itos', 'iter', 'best_val', 'time',
-                  'torch_rng', 'python_rng'}
-    shape_keys = ['block_size', 'n_embd', 'n_head', 'n_layer']
-    complete = isinstance(checkpoint, dict) and saved_keys <= checkpoint.keys()
-    if complete:
-        config = checkpoint['config']
-        complete = isinstance(config, dict) and set(shape_keys) <= config.keys()
-    if not complete:
-        fail(f'{ckpt_path} is not a checkpoint of this gpt.py (an older version, or another '
-             f'program): train a new one', 1)
-    if checkpoint['itos'] != itos:
-        fail(f'checkpoint {ckpt_path} was trained on another vocabulary than {dataset}', 1)
-    for key in shape_keys:
-        saved = config[key]
-        if key in given and globals()[key] != saved:
-            fail(f'--{key}={globals()[key]} cannot change on resume: {ckpt_path} has {key}={saved}')
-        globals()[key] = saved
-    check('attention_layer', -n_layer <= attention_layer < n_layer,  # n_layer: the checkpoint's
-          f'a block: 0 to {n_layer - 1}, or -1 for the last')
-
-# the checks that need the data: block_size is final now (on --resume, the checkpoint's)
-if names_mode and block_size < max_len + 1:
-    fail(f'the longest name needs --block_size={max_len + 1} or more (block_size is {block_size})')
-if not names_mode and len(text) < 10 * (block_size + 1):
-    fail(f'{dataset} has {len(text)} characters: it needs at least {10 * (block_size + 1)} '
-         f'(val must hold a block)', 1)
-# the prompt: characters of the vocabulary; in names mode the start of every name ('': none)
-if names_mode:
-    prompt = prompt.strip()
-    if '.' in prompt:
-        fail(f"--prompt={prompt} contains '.', which marks the end of a name")
-if not (prompt or names_mode):
-    fail('--prompt is empty: the model needs at least one character to continue, '
-         'e.g. --prompt=ROMEO:')
-for c in prompt:
-    if c not in stoi:
-        fail(f'prompt character {c!r} is not in the vocabulary of {dataset}; '
-             f"use characters from: {''.join(itos)!r}")
-
-# -----------------------------------------------------------------------------
-# several GPUs: torchrun starts one process per GPU and gives each its RANK. Each process trains
-# on its own batches; DDP averages their gradients at every step, so the weights stay the same
-ddp = 'RANK' in os.environ
-rank = int(os.environ['RANK']) if ddp else 0
-world = int(os.environ['WORLD_SIZE']) if ddp else 1
-master = rank == 0  # process 0 alone prints, evaluates, samples and writes checkpoints
-if ddp:
-    if gradient_accumulation_steps % world:  # before joining the others: refused, it ends at once
-        fail(f'--gradient_accumulation_steps={gradient_accumulation_steps} must be a multiple of '
-             f'the {world} processes: each does an equal share of the micro-batches '
-             f'(try --gradient_accumulation_steps={world})')
-    if device.startswith('cuda'):
-        device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per process
-        torch.cuda.set_device(device)
-    torch.distributed.init_process_group('nccl' if device.startswith('cuda') else 'gloo')
-device_type = device.split(':')[0]  # autocast and the scaler want 'cuda', not 'cuda:3'
-
-# -----------------------------------------------------------------------------
-# the model, and the two handles a real run adds on it: compiled_model (torch.compile'd, or
-# the model itself) runs the forward passes; ddp_model (wrapped by DDP under torchrun, or the
-# compiled model itself) runs the training steps. All three share one set of weights
+# training. The model is built here; train_model is how the steps run it: torch.compile'd
+# (compile=True) and wrapped by DDP (under torchrun), or the model itself. One set of weights
 torch.manual_seed(seed)
 model = GPT().to(device)
-compiled_model = torch.compile(model) if compile else model
-ddp_model = nn.parallel.DistributedDataParallel(compiled_model) if ddp else compiled_model
 params = sum(p.numel() for p in model.parameters())
-
-# -----------------------------------------------------------------------------
-# the optimizer: AdamW with nanoGPT's betas (0.9, 0.99). Weight decay pulls the weight matrices
-# toward 0 but spares biases and LayerNorm gains, as nanoGPT does: a gain decayed toward 0 would
-# undo the normalisation, and a bias does not multiply anything, so it has no size to keep in
-# check. Chapters 3-5 decay every parameter, the simple form: their models have few such ones
+train_model = torch.compile(model) if compile else model
+if ddp:
+    train_model = nn.parallel.DistributedDataParallel(train_model)
+# AdamW with nanoGPT's betas (0.9, 0.99). Weight decay pulls the weight matrices toward 0 but
+# spares biases and LayerNorm gains, as nanoGPT does: a gain decayed toward 0 would undo the
+# normalisation, and a bias does not multiply anything, so it has no size to keep in check
 matrices = [p for p in model.parameters() if p.dim() == 2]  # weights and embeddings: decayed
 others = [p for p in model.parameters() if p.dim() < 2]     # biases and gains: not decayed
 groups = [{'params': matrices, 'weight_decay': weight_decay},
           {'params': others, 'weight_decay': 0.0}]
 optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=(0.9, 0.99),
                               fused=device_type in ('cuda', 'cpu'))
-
-# the schedule: linear warmup, then cosine decay (nanoGPT's): big steps early, careful ones late.
-# Chapters 3-5 let OneCycleLR do much the same; here it is a function of the step, so a resumed
-# run recomputes its learning rate from the step alone and saves no scheduler state
-def lr_at(it):  # the learning rate of step it = 1, 2, ..., max_iters
-    if it <= warmup_iters:
-        return learning_rate * it / warmup_iters  # the peak arrives at step warmup_iters
-    progress = (it - warmup_iters) / max(1, max_iters - warmup_iters)  # from 0 to 1
-    cos = math.cos(math.pi * progress)  # from 1 to -1
-    return learning_rate * ((1 + lr_decay) / 2 + (1 - lr_decay) / 2 * cos)
-
-# -----------------------------------------------------------------------------
-# precision: autocast runs the matrix multiplies in bfloat16 or float16 (half the memory traffic,
-# and the GPU's tensor cores) and keeps the sensitive parts in float32. float16 rounds gradients
-# below ~6e-8 to 0, so the scaler multiplies the loss up and the gradients back down
-autocast = torch.autocast(device_type, getattr(torch, dtype), enabled=dtype != 'float32')
-scaler = torch.amp.GradScaler(device_type, enabled=dtype == 'float16')
-torch.set_float32_matmul_precision('high')  # TF32 matmuls on a GPU
-
-# -----------------------------------------------------------------------------
-# checkpoints: written when val improves and on Ctrl-C; --resume restores everything a step
-# depends on: the weights, Adam's moments, the loss scale, the step, the random streams
-def save_checkpoint(it):
-    state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-             'scaler': scaler.state_dict(), 'iter': it, 'best_val': best_val,
-             'time': time.time() - t0, 'config': {k: globals()[k] for k in hyperparameters},
-             'itos': itos, 'torch_rng': torch.get_rng_state(), 'python_rng': random.getstate()}
-    torch.save(state, ckpt_path + '.tmp')
-    os.replace(ckpt_path + '.tmp', ckpt_path)  # atomic: the old file or the new one, never half
-
-best_val = float('inf')
-start = 0      # the last step taken
-t_prev = 0.0   # training seconds before this run
+start = 0                # the last step taken
+best_val = float('inf')  # the best val loss: a checkpoint is written when it improves
+t_prev = 0.0             # seconds of training before this run
 if checkpoint is not None:
-    try:
-        model.load_state_dict(checkpoint['model'])
-    except RuntimeError:  # the module names or sizes differ: written by another version
-        fail(f'{ckpt_path} is not a checkpoint of this gpt.py (an older version, or another '
-             f'program): train a new one', 1)
-if resume and not sample_only:
-    optimizer.load_state_dict(checkpoint['optimizer'])
-    if checkpoint['scaler']:  # empty when it was saved without float16: start a fresh scale
-        scaler.load_state_dict(checkpoint['scaler'])
-    best_val = checkpoint['best_val']
-    start = checkpoint['iter']
-    t_prev = checkpoint['time']
-    torch.set_rng_state(checkpoint['torch_rng'])
-    random.setstate(checkpoint['python_rng'])
+    start, best_val, t_prev = restore(checkpoint)
 if ddp:  # the same initial weights everywhere, but each process its own batches
     torch.manual_seed(seed + 1 + rank + start)
 
-# -----------------------------------------------------------------------------
-# training. The first Ctrl-C finishes the current step, saves a checkpoint and stops; a second
-# stops at once. Under torchrun every process stops at the same step, and process 0 saves
-stop_requested = False
-
-def on_ctrl_c(signum, frame):
-    global stop_requested
-    if stop_requested:
-        raise KeyboardInterrupt
-    stop_requested = True
-
-if master:
-    kind = 'one name per line' if names_mode else 'running text'
-    print(f'{dataset}: mode={mode} ({kind}), {vocab_size} distinct characters')
-accum = gradient_accumulation_steps // world  # this process's share of the micro-batches
-log_interval = max(1, eval_interval // 10)  # a progress line ten times per evaluation
 losses = None
 if not sample_only:
-    previous_handler = signal.signal(signal.SIGINT, on_ctrl_c)
-    try:
-        t0 = time.time() - t_prev  # a resumed run counts on from its checkpoint's time
-        t_log = time.time()        # ms/iter is measured over training steps only
-        it_log = start
+    t0 = time.time() - t_prev  # a resumed run counts on from its checkpoint's time
+    progress = Progress(start)
+    with stoppable(), memory_in_one_line():
         for it in range(start + 1, max_iters + 1):
             for group in optimizer.param_groups:
                 group['lr'] = lr_at(it)
             for micro in range(accum):  # the gradients of accum micro-batches add up in .grad
                 X, Y = get_batch('train')
                 if ddp:  # average across the processes once, after the last micro-batch
-                    ddp_model.require_backward_grad_sync = micro == accum - 1
+                    train_model.require_backward_grad_sync = micro == accum - 1
                 with autocast:
-                    loss = ddp_model(X, Y)[1]
-                check_finite(loss.item(), it)
+                    logits, loss = train_model(X, Y)
                 scaler.scale(loss / accum).backward()
             if grad_clip > 0:  # as nanoGPT: one unlucky batch cannot throw the weights far
                 scaler.unscale_(optimizer)  # clip the true gradients, not the float16-scaled ones
@@ -559,12 +763,7 @@ if not sample_only:
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
             if master and (it % log_interval == 0 or it == max_iters):
-                ms = 1000 * (time.time() - t_log) / (it - it_log)
-                eta = ms * (max_iters - it) / 1000
-                print(f'iter {it}/{max_iters} | loss {loss.item():.4f} | {ms:.1f} ms/iter '
-                      f'| eta {eta:.0f} s')
-                t_log = time.time()
-                it_log = it
+                progress.report(it, loss)
             if master and (it % eval_interval == 0 or it == max_iters):
                 losses = estimate_loss()
                 check_finite(sum(losses.values()), it)  # the sum: a nan in any split makes it nan
@@ -572,26 +771,11 @@ if not sample_only:
                       f"| val {losses['val']:.4f}")
                 if losses['val'] < best_val:
                     best_val = losses['val']
-                    save_checkpoint(it)
-                t_log = time.time()
-            stop = stop_requested
-            if ddp:  # stop if any process was asked to: the largest of the flags
-                flag = torch.tensor([float(stop_requested)], device=device)
-                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-                stop = flag.item() > 0
-            if stop:
-                if master:
-                    save_checkpoint(it)
-                    print(f'interrupted at iter {it}: checkpoint saved to {ckpt_path}; '
-                          f'continue with --resume=True')
-                if ddp:
-                    torch.distributed.barrier()  # the others wait until the checkpoint is written
-                    torch.distributed.destroy_process_group()
-                sys.exit(130)
-    except KeyboardInterrupt:
-        fail('stopped at once by a second Ctrl-C: nothing saved since the last checkpoint', 130)
-    finally:
-        signal.signal(signal.SIGINT, previous_handler)  # a notebook's next Ctrl-C works again
+                    save_checkpoint(it, best_val, time.time() - t0)
+                progress.restart(it)
+            signum = stop_asked()
+            if signum:
+                stop_and_save(it, signum, loss, best_val, time.time() - t0)
     train_time = time.time() - t0
     if ddp:
         torch.distributed.destroy_process_group()
@@ -612,8 +796,9 @@ if not sample_only:
 g = torch.Generator(device=device).manual_seed(seed)
 
 def pick(logits):  # logits (B, V) -> the next character of each row (B, 1)
-    if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)  # temperature 0: the most likely (greedy)
+    # temperature 0, or one so small that float32 holds it as 0: always the most likely (greedy)
+    if temperature < torch.finfo(torch.float32).tiny:
+        return logits.argmax(dim=-1, keepdim=True)
     # the largest logit subtracted first: divided by a tiny temperature, the rest stay finite
     logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
     if top_k > 0:  # only the k most likely stay possible
@@ -627,17 +812,27 @@ def pick(logits):  # logits (B, V) -> the next character of each row (B, 1)
 def generate(idx, n):  # idx (B, T) -> yields the next character of every row, n times
     for _ in range(n):
         context = idx[:, -block_size:]  # the last block_size characters: all pos_emb knows
-        logits = model(context)[0]      # (B, T, vocab_size)
+        logits, _ = model(context)      # (B, T, vocab_size)
         nxt = pick(logits[:, -1, :])    # (B, 1): from the last position's prediction
         idx = torch.cat((idx, nxt), dim=1)    # (B, T + 1)
         yield nxt[:, 0].tolist()
 
+def printable(chars):  # can this stdout encode them? A Windows console or pipe writes cp1252
+    try:
+        chars.encode(sys.stdout.encoding or 'utf-8')
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
 def draw_attention(chars, att):  # att (n_head, T, T): row t, how character t spreads its attention
     stand_ins = {'\n': '⏎', ' ': '␣', '\t': '⇥'}  # blanks made visible
-    shown = [stand_ins.get(c, c) for c in chars]
     shades = '·░▒▓█'  # from a little attention to the row's most
-    print('each row is a character; the shading shows what it attends to: '
-          '█ most, · little, blank 0')
+    if not printable(''.join(stand_ins.values()) + shades):  # ASCII ones, where only ASCII prints
+        stand_ins = {'\n': '$', ' ': '_', '\t': '>'}
+        shades = '.:-=#'
+    shown = [stand_ins.get(c, c) for c in chars]
+    print(f'each row is a character; the shading shows what it attends to: '
+          f'{shades[-1]} most, {shades[0]} little, blank 0')
     for h, weights in enumerate(att.tolist()):
         label = f'head {h}'
         print(f'{label:>8}   ' + ' '.join(shown))
@@ -660,24 +855,25 @@ model.eval()
 if show_attention:  # the attention view: what each prompt character looks at, head by head
     layer = attention_layer if attention_layer >= 0 else n_layer + attention_layer  # -1: the last
     with torch.no_grad():
-        maps = model(start_ids, need_weights=True)[2]  # per block: (1, n_head, T, T)
+        maps = model.attention_maps(start_ids)  # per block: (1, n_head, T, T)
     att = maps[layer][0]  # (n_head, T, T)
     print(f'attention in block {layer + 1} of {n_layer}:')
     draw_attention(decode(start_ids[0].tolist()), att)
 if names_mode:
-    rows = [[] for _ in range(num_samples)]  # the characters each sample has drawn
-    new_chars = max(0, max_len - len(prompt))  # the prompt and its continuation: at most max_len
+    rows_drawn = [[] for _ in range(num_samples)]  # the characters each sample has drawn
+    new_chars = max_len - len(prompt)  # the prompt and its continuation: at most max_len
     for column in generate(start_ids.repeat(num_samples, 1), new_chars):
-        for row, c in zip(rows, column):
+        for row, c in zip(rows_drawn, column):
             row.append(c)
     samples = []
-    for row in rows:
+    for row in rows_drawn:
         if 0 in row:
             row = row[:row.index(0)]  # the name ends at its first '.'
         samples.append(prompt + decode(row))
     print('\n'.join(samples))
-    new = sum(s not in set(splits['train']) for s in samples)
-    print(f'{new}/{num_samples} samples are new (not in the training names)')
+    if text is not None:  # without the file there are no training names to compare with
+        new = sum(s not in set(splits['train']) for s in samples)
+        print(f'{new}/{num_samples} samples are new (not in the training names)')
 else:  # stream: print each character as it is made, so you watch the model write
     print(prompt, end='', flush=True)
     for column in generate(start_ids, max_new_tokens):

@@ -5,7 +5,7 @@ squashed into one layer at once: neighbouring characters are fused in pairs, the
 Run: python wavenet.py   (override anything: python wavenet.py --max_iters=2000 --n_hidden=64)
 Result with defaults, 2 CPU cores: val 1.9870, test 1.9762, 76,579 params, 111.7 s.
 """
-import ast, math, os, random, sys, time, urllib.request
+import ast, math, os, random, signal, sys, time, urllib.request
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -28,15 +28,77 @@ num_samples = 20          # how many names to generate at the end
 temperature = 1.0         # divides the logits when sampling: < 1 safer, > 1 wilder, 0 the likeliest
 
 # -----------------------------------------------------------------------------
-# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of
-# the default's type. In a notebook kernel sys.argv holds the kernel's own flags: keep defaults.
+# model. A one-layer MLP crushes its whole context into one hidden layer in a single step; here
+# the characters are fused pairwise, a little at a time, in a tree (as in DeepMind's WaveNet):
+#   level 0:   a   b   c   d   e   f   g   h     8 embeddings         (B, 8, n_embd)
+#   level 1:    ab      cd      ef      gh      4 fused pairs        (B, 4, n_hidden)
+#   level 2:      abcd            efgh          2                    (B, 2, n_hidden)
+#   level 3:            abcdefgh                1 -> logits          (B, 1, n_hidden)
+# Every level reuses one small linear layer for all its pairs, so a longer context costs
+# only one more level (log2 of block_size), not a wider and wider first layer.
+# One Linear applied to every pair of neighbours is a 1-D convolution with kernel size 2 and
+# stride 2 (the blog's nn.Conv1d(kernel_size=2, stride=2)): the kernel sees two positions, and
+# the stride moves it on by two, so the pairs do not overlap and each level halves the length.
+# Defining a class does no work: vocab_size comes from the data section below, read when the
+# model is built, right before training
+class Fuse(nn.Module):  # one level: concatenate neighbours in pairs, then linear, BatchNorm, tanh
+    def __init__(self, n_in):
+        super().__init__()
+        # no bias: BatchNorm subtracts the mean right after, which would remove it
+        self.fc = nn.Linear(2 * n_in, n_hidden, bias=False)
+        self.bn = nn.BatchNorm1d(n_hidden)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):  # (B, T, C) -> (B, T/2, n_hidden)
+        B, T, C = x.shape
+        pairs = x.reshape(B, T // 2, 2 * C)  # (B, T/2, 2C): a row holds two neighbours side by side
+        x = self.fc(pairs)                    # (B, T/2, n_hidden)
+        # BatchNorm over batch AND position: all pairs of a level go through the same weights, so
+        # they share one set of statistics, averaged over B * T/2 rows instead of B. BatchNorm
+        # keeps every level's pre-activations at unit scale, so tanh never saturates however
+        # deep the tree
+        x = self.bn(x.flatten(0, 1))          # (B * T/2, n_hidden): one row per pair
+        x = x.view(B, T // 2, n_hidden)       # (B, T/2, n_hidden)
+        return self.drop(torch.tanh(x))
+
+class WaveNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tok_emb = nn.Embedding(vocab_size, n_embd)  # one learned vector per character
+        n_levels = int(math.log2(block_size))  # 8 -> 4 -> 2 -> 1 is log2(8) = 3 levels
+        levels = [Fuse(n_embd)]  # the first level fuses embeddings, the others hidden vectors
+        for _ in range(n_levels - 1):
+            levels.append(Fuse(n_hidden))
+        self.levels = nn.Sequential(*levels)
+        self.lm_head = nn.Linear(n_hidden, vocab_size)
+        # init: with PyTorch's default init the first loss is about 3.36, above ln 27 = 3.30,
+        # the loss of a uniform guess: the logits are a little confident, and wrong. A smaller
+        # output layer starts the predictions nearly uniform, at ~3.30, and no steps are spent
+        # shrinking them
+        with torch.no_grad():
+            self.lm_head.weight *= 0.1
+
+    def forward(self, idx):  # idx (B, block_size) -> logits (B, V)
+        emb = self.tok_emb(idx)              # (B, block_size, n_embd)
+        x = self.levels(emb)                 # (B, 1, n_hidden): the tree fused everything
+        logits = self.lm_head(x.squeeze(1))  # (B, V)
+        return logits
+
+# =================================================================================================
+# the shared machinery: the same, word for word, in all seven chapters, and none of it is about
+# language models (the command line, the device, printing, stopping early, the data file). Skip it
+# on a first reading: the chapter goes on at its range checks, right after the closing banner.
 def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad data or a bad run
     print(f'error: {message}', file=sys.stderr)
     sys.exit(code)
 
+# command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of the
+# default's type. A file that is run (python, or %run in Jupyter, IPython and Spyder) has a __file__
+# and takes its flags; a cell pasted into a notebook has none, and its sys.argv holds the kernel's
+# own launch arguments (-f kernel-1234.json): there the globals as written in the cell are what runs
 hyperparameters = [k for k, v in globals().items()
                    if not k.startswith('_') and type(v) in (int, float, bool, str)]
-flags = [] if 'ipykernel' in sys.modules else sys.argv[1:]
+flags = sys.argv[1:] if '__file__' in globals() else []
 for flag in flags:
     key, eq, raw = flag[2:].partition('=')
     if not (flag.startswith('--') and eq and key in hyperparameters):
@@ -55,12 +117,84 @@ for flag in flags:
         fail(f'--{key} must be of type {type(default).__name__}, got {raw!r}; '
              f"valid keys: {', '.join(hyperparameters)}")
     globals()[key] = value
+flagged = [flag[2:].partition('=')[0] for flag in flags]  # the keys set on the command line
 
-# every value is checked before any work is done, so a bad one costs a line, not a run
-def check(key, ok, allowed):
+def check(key, ok, allowed):  # every value is checked before any work: a bad one costs a line
     if not ok:
         fail(f'--{key}={globals()[key]} is out of range: it must be {allowed}')
 
+# the device: one that exists here. An Apple GPU (mps) needs torch 2.5 or newer for these chapters
+# (older versions have no autocast there, and before 2.3 drew wrong samples): with an older torch
+# the default falls back to the CPU, and says so
+known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
+check('device', known_device, 'cpu, cuda, cuda:N or mps')
+if device.startswith('cuda') and not torch.cuda.is_available():
+    fail(f'--device={device}, but torch sees no CUDA GPU here (on Colab: Runtime > '
+         f'Change runtime type > GPU); run on the CPU with --device=cpu')
+if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
+    fail(f'--device={device}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here, '
+         f'numbered from 0')
+if device == 'mps' and not torch.backends.mps.is_available():
+    fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
+if device == 'mps' and torch.__version__ < '2.5':
+    if 'device' in flagged:
+        fail(f'--device=mps needs torch 2.5 or newer, this is {torch.__version__}: '
+             f'pip install -U torch, or run on the CPU with --device=cpu')
+    print(f'device: cpu, not mps: torch {torch.__version__} is older than 2.5, which these '
+          f'chapters need on an Apple GPU (pip install -U torch)')
+    device = 'cpu'
+
+# printing: a character the console cannot encode (a Windows console or pipe writes cp1252)
+# prints as '?' instead of ending the run in a UnicodeEncodeError
+if hasattr(sys.stdout, 'reconfigure'):
+    sys.stdout.reconfigure(errors='replace')
+
+# stopping early, in a terminal: Ctrl-C ends the run in one line, and a closed pipe (a run piped
+# into head) ends it quietly, as Unix tools do. A notebook keeps its own Ctrl-C: it stops the cell
+def stop_at_ctrl_c(signum, frame):
+    fail('stopped by Ctrl-C', 130)
+
+if 'IPython' not in sys.modules:
+    signal.signal(signal.SIGINT, stop_at_ctrl_c)
+    if hasattr(signal, 'SIGPIPE'):  # Windows has none
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+# the data file is read from the working directory; the two files the chapters use are downloaded
+# on first use, into a file of this process's own that is then renamed: never a half-written one
+github = 'https://raw.githubusercontent.com/karpathy'
+urls = {'names.txt': f'{github}/makemore/master/names.txt',
+        'input.txt': f'{github}/char-rnn/master/data/tinyshakespeare/input.txt'}
+
+def download(path):
+    if path not in urls:
+        fail(f'dataset file {path!r} not found (pass --dataset=path/to/file.txt)', 1)
+    partial = f'{path}.{os.getpid()}.tmp'
+    try:
+        with urllib.request.urlopen(urls[path], timeout=30) as response:
+            downloaded = response.read()
+        with open(partial, 'wb') as f:
+            f.write(downloaded)
+        os.replace(partial, path)
+    except OSError as e:
+        if os.path.exists(partial):
+            os.remove(partial)
+        fail(f'{path} is missing and downloading it failed ({e}); '
+             f'get {urls[path]} and put it in {os.getcwd()}', 1)
+
+def read_text(path):  # the whole file as one string, '\n' ending every line (Windows' too)
+    if not os.path.isfile(path):
+        download(path)
+    try:
+        with open(path, encoding='utf-8-sig') as f:  # -sig: a BOM (Notepad writes one) is not text
+            return f.read()
+    except UnicodeDecodeError:
+        fail(f'cannot read {path}: it is not UTF-8 text (save it as UTF-8)', 1)
+    except OSError as e:
+        fail(f'cannot read {path}: {e.strerror}', 1)
+# end of the shared machinery =====================================================================
+
+# -----------------------------------------------------------------------------
+# range checks: this chapter's values, each checked before any data is read
 # a power of 2 is halved down to exactly 1 by the tree; in binary it is a single 1 bit
 check('block_size', block_size >= 2 and block_size & (block_size - 1) == 0,
       'a power of 2: 2, 4, 8, 16, ...')
@@ -76,41 +210,24 @@ check('dropout', 0 <= dropout < 1, 'a number >= 0 and < 1')
 check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_samples', num_samples >= 0, 'an integer >= 0')
 check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number >= 0')
-known_device = device in ('cpu', 'cuda', 'mps') or device[:5] == 'cuda:' and device[5:].isdigit()
-check('device', known_device, 'cpu, cuda, cuda:N or mps')
-if device.startswith('cuda') and not torch.cuda.is_available():
-    fail(f'--device={device}, but torch sees no CUDA GPU here (on Colab: Runtime > '
-         f'Change runtime type > GPU); run on the CPU with --device=cpu')
-if device[:5] == 'cuda:' and int(device[5:]) >= torch.cuda.device_count():
-    fail(f'--device={device}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here, '
-         f'numbered from 0')
-if device == 'mps' and not torch.backends.mps.is_available():
-    fail('--device=mps, but torch sees no Apple GPU here; run on the CPU with --device=cpu')
 
 # -----------------------------------------------------------------------------
-# data: the file is read from the working directory; the two files the chapters use are
-# downloaded once, on first use
-github = 'https://raw.githubusercontent.com/karpathy'
-urls = {'names.txt': f'{github}/makemore/master/names.txt',
-        'input.txt': f'{github}/char-rnn/master/data/tinyshakespeare/input.txt'}
-if not os.path.isfile(dataset):
-    if dataset not in urls:
-        fail(f'dataset file {dataset!r} not found (pass --dataset=path/to/file.txt)', 1)
-    try:
-        with urllib.request.urlopen(urls[dataset], timeout=30) as response:
-            downloaded = response.read()
-        with open(dataset + '.tmp', 'wb') as f:
-            f.write(downloaded)
-        os.replace(dataset + '.tmp', dataset)  # rename: never leave a half-written file
-    except OSError as e:
-        fail(f'{dataset} is missing and downloading it failed ({e}); '
-             f'get {urls[dataset]} and put it in {os.getcwd()}', 1)
-try:
-    with open(dataset, encoding='utf-8') as f:
-        lines = f.read().splitlines()
-except (OSError, UnicodeDecodeError) as e:
-    fail(f'cannot read {dataset}: {e}', 1)
-words = [line.strip() for line in lines if line.strip()]  # blank lines and spaces around dropped
+# out of memory: a step's activations grow with batch_size and with the model's sizes. Running out
+# on a CPU or a GPU ends the run in one line that says what to lower, not an allocator traceback
+def out_of_memory(kind, error, traceback):
+    message = str(error)
+    if 'out of memory' in message or "can't allocate memory" in message:
+        print(f'error: out of memory on {device}: lower --batch_size (it is {batch_size}), '
+              f'--n_hidden or --n_embd', file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, error, traceback)
+
+sys.excepthook = out_of_memory
+
+# -----------------------------------------------------------------------------
+# data: one name per line; blank lines and the spaces around a name are dropped
+lines = read_text(dataset).splitlines()
+words = [line.strip() for line in lines if line.strip()]
 if len(words) < 10:
     fail(f'{dataset} has too few lines ({len(words)}): it needs at least 10 (one name per line) '
          f'so that train, val and test are not empty', 1)
@@ -154,66 +271,6 @@ def get_batch(split):  # batch_size random rows of a split
     return X[ix], Y[ix]
 
 # -----------------------------------------------------------------------------
-# model. The MLP crushed its whole context into one hidden layer in a single step; here the
-# characters are fused pairwise, a little at a time, in a tree (as in DeepMind's WaveNet):
-#   level 0:   a   b   c   d   e   f   g   h     8 embeddings         (B, 8, n_embd)
-#   level 1:    ab      cd      ef      gh      4 fused pairs        (B, 4, n_hidden)
-#   level 2:      abcd            efgh          2                    (B, 2, n_hidden)
-#   level 3:            abcdefgh                1 -> logits          (B, 1, n_hidden)
-# Every level reuses one small linear layer for all its pairs, so a longer context costs
-# only one more level (log2 of block_size), not a wider and wider first layer.
-# One Linear applied to every pair of neighbours is a 1-D convolution with kernel size 2 and
-# stride 2 (the blog's nn.Conv1d(kernel_size=2, stride=2)): the kernel sees two positions, and
-# the stride moves it on by two, so the pairs do not overlap and each level halves the length.
-class Fuse(nn.Module):  # one level: concatenate neighbours in pairs, then linear, BatchNorm, tanh
-    def __init__(self, n_in):
-        super().__init__()
-        # no bias: BatchNorm subtracts the mean right after, which would remove it
-        self.fc = nn.Linear(2 * n_in, n_hidden, bias=False)
-        self.bn = nn.BatchNorm1d(n_hidden)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x):  # (B, T, C) -> (B, T/2, n_hidden)
-        B, T, C = x.shape
-        pairs = x.reshape(B, T // 2, 2 * C)  # (B, T/2, 2C): a row holds two neighbours side by side
-        x = self.fc(pairs)                    # (B, T/2, n_hidden)
-        # BatchNorm over batch AND position: all pairs of a level go through the same weights, so
-        # they share one set of statistics, averaged over B * T/2 rows instead of B. BatchNorm
-        # keeps every level's pre-activations at unit scale, so tanh never saturates however
-        # deep the tree
-        x = self.bn(x.flatten(0, 1))          # (B * T/2, n_hidden): one row per pair
-        x = x.view(B, T // 2, n_hidden)       # (B, T/2, n_hidden)
-        return self.drop(torch.tanh(x))
-
-class WaveNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.tok_emb = nn.Embedding(vocab_size, n_embd)  # one learned vector per character
-        n_levels = int(math.log2(block_size))  # 8 -> 4 -> 2 -> 1 is log2(8) = 3 levels
-        levels = [Fuse(n_embd)]  # the first level fuses embeddings, the others hidden vectors
-        for _ in range(n_levels - 1):
-            levels.append(Fuse(n_hidden))
-        self.levels = nn.Sequential(*levels)
-        self.lm_head = nn.Linear(n_hidden, vocab_size)
-        # init: with PyTorch's default init the first loss is about 3.36, above ln 27 = 3.30,
-        # the loss of a uniform guess: the logits are a little confident, and wrong. A smaller
-        # output layer starts the predictions nearly uniform, at ~3.30, and no steps are spent
-        # shrinking them (first loss measured over seeds 1-4 and 1337: 3.33 to 3.38 without
-        # the 0.1, 3.30 to 3.31 with it)
-        with torch.no_grad():
-            self.lm_head.weight *= 0.1
-
-    def forward(self, idx):  # idx (B, block_size) -> logits (B, V)
-        emb = self.tok_emb(idx)              # (B, block_size, n_embd)
-        x = self.levels(emb)                 # (B, 1, n_hidden): the tree fused everything
-        logits = self.lm_head(x.squeeze(1))  # (B, V)
-        return logits
-
-torch.manual_seed(seed)
-model = WaveNet().to(device)
-params = sum(p.numel() for p in model.parameters())
-
-# -----------------------------------------------------------------------------
 # evaluation: the exact mean negative log likelihood per character over every row of a split,
 # in big chunks; eval mode makes BatchNorm use its running statistics, not the chunk's
 @torch.no_grad()
@@ -237,7 +294,10 @@ def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no 
 # training: batches of 256 (a steadier gradient), AdamW (a step size per weight) and one-cycle
 # (warm up, then anneal to ~0) need ~30k steps where SGD on batches of 32 needs 200k. fused:
 # one kernel updates every weight. No gradient clipping: BatchNorm keeps every layer's scale in
-# check, and no weight is applied again and again as in chapter 5's recurrence, which clips
+# check (chapter 5 clips: its recurrence applies one weight again and again)
+torch.manual_seed(seed)
+model = WaveNet().to(device)
+params = sum(p.numel() for p in model.parameters())
 optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay,
                               fused=device in ('cuda', 'cpu'))
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate,
@@ -271,8 +331,9 @@ print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses[
 g = torch.Generator(device=device).manual_seed(seed)
 
 def pick(logits):  # the next character: drawn from softmax(logits / temperature)
-    if temperature == 0:
-        return logits.argmax().item()  # temperature 0: always the most likely (greedy decoding)
+    # temperature 0, or one so small that float32 holds it as 0: always the most likely (greedy)
+    if temperature < torch.finfo(torch.float32).tiny:
+        return logits.argmax().item()
     # the largest logit subtracted first: divided by a tiny temperature, the rest stay finite
     probs = F.softmax((logits - logits.max()) / temperature, dim=-1)
     return torch.multinomial(probs, 1, generator=g).item()

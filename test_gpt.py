@@ -1,0 +1,444 @@
+"""Tests of gpt.py, round two (issues 25, 28, 29): what the model computes, which parameters the
+optimizer decays, the schedule at its ends, what sampling draws from, the settings only a GPU, a
+notebook or a Windows pipe meets, and files and numbers from outside. Run from the repository
+root: python -m pytest -q test_gpt.py. Most runs are in-process on 20,000 characters of
+Shakespeare; the tests that reach inside say why."""
+import ast, builtins, contextlib, io, os, re, runpy, shutil, signal, subprocess, sys, types
+import urllib.request
+import pytest
+import torch
+import torch.nn.functional as F
+from test_scripts import (ROOT, GPT_TINY, NEW_LINE, run, load, load_fails, after_final,
+                          assert_one_line_error, few_names)
+
+GPT = os.path.join(ROOT, 'gpt.py')
+SHAKESPEARE = open(os.path.join(ROOT, 'input.txt'), encoding='utf-8').read()[:20000]
+GPU_SIZES = {'batch_size': 64, 'block_size': 256, 'n_layer': 6, 'n_head': 6, 'n_embd': 384,
+             'dropout': 0.2, 'eval_interval': 500, 'eval_iters': 200, 'learning_rate': 1e-3}
+
+
+@pytest.fixture(autouse=True)
+def keep_signal_handlers():  # an in-process run installs gpt.py's Ctrl-C and SIGPIPE handlers
+    kinds = [getattr(signal, name) for name in ('SIGINT', 'SIGPIPE') if hasattr(signal, name)]
+    saved = {s: signal.getsignal(s) for s in kinds}  # Windows has no SIGPIPE
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """One tiny finished run, shared: its globals, output, checkpoint and flags. Never written
+    to: tests copy the checkpoint or only read it (--sample_only). The decay settings are off
+    their defaults, so a default written in place of the flag shows."""
+    folder = tmp_path_factory.mktemp('gpt_round_two')
+    (folder / 'text.txt').write_text(SHAKESPEARE, encoding='utf-8')
+    args = [*GPT_TINY, f'--dataset={folder / "text.txt"}', f'--ckpt_path={folder / "c.pt"}']
+    # reaches inside: the model, the optimizer and the schedule are looked at, not printed
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()) as out:
+        g = load('gpt.py', *args, '--weight_decay=0.05', '--lr_decay=0.2', monkeypatch=mp)
+    assert torch.load(folder / 'c.pt', weights_only=True)['iter'] == 20  # it holds the end
+    text = out.getvalue().split('final:')[1].split('\n', 1)[1]  # the prompt, 40 characters, '\n'
+    return types.SimpleNamespace(g=g, args=args, out=out.getvalue(), text=text,
+                                 ckpt=folder / 'c.pt', dataset=folder / 'text.txt')
+
+
+def blocks_of(g):
+    return [m for m in g['model'].modules() if isinstance(m, g['Block'])]
+
+
+def attention_written_out(sa, x, n_head):  # the lecture's attention, one operation at a time
+    B, T, C = x.shape
+    hs = C // n_head
+    q = sa.query(x).view(B, T, n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+    k = sa.key(x).view(B, T, n_head, hs).transpose(1, 2)
+    v = sa.value(x).view(B, T, n_head, hs).transpose(1, 2)
+    att = q @ k.transpose(-2, -1) / hs ** 0.5                # (B, nh, T, T)
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)
+    att = F.softmax(att.masked_fill(future, float('-inf')), dim=-1)
+    y = (att @ v).transpose(1, 2).reshape(B, T, C)           # the heads side by side
+    return sa.proj(y)
+
+
+def random_x(*shape):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+
+
+# ---------------------------------------------------------------- what the model computes
+
+def test_gpt_block_is_pre_norm_attention_then_feed_forward(trained):
+    # reaches inside: a Block of the trained model against the pre-norm block written out here
+    # with the block's own parts: each branch reads a normalised x and adds into the raw x
+    for block in blocks_of(trained.g):
+        block.eval()
+        x = random_x(3, 16, 32)
+        with torch.no_grad():
+            h = x + block.sa(block.ln1(x))
+            expected = h + block.ffwd(block.ln2(h))
+            assert torch.allclose(block(x), expected, atol=1e-5)
+
+
+def test_gpt_dropout_acts_in_training_only(trained, monkeypatch):
+    # reaches inside: the model built with --dropout=0.5, in eval mode and in training mode
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        g = load('gpt.py', *trained.args, '--sample_only=True', '--dropout=0.5',
+                 monkeypatch=monkeypatch)
+    assert out.getvalue().endswith(trained.text)  # sampling: the text of the model without dropout
+    model = g['model'].eval()
+    x = torch.randint(g['vocab_size'], (2, 16), generator=torch.Generator().manual_seed(0))
+    h = random_x(2, 16, 32)
+    with torch.no_grad():
+        logits, _ = model(x)
+        again, _ = model(x)
+        assert torch.equal(logits, again)
+        for block in blocks_of(g):
+            expected = attention_written_out(block.sa, h, g['n_head'])
+            assert torch.allclose(block.sa(h), expected, atol=1e-5)
+        model.train()
+        dropped, _ = model(x)
+        dropped_again, _ = model(x)
+    model.eval()
+    assert not torch.allclose(dropped, logits) and not torch.allclose(dropped, dropped_again)
+
+
+def test_gpt_learning_rate_warms_up_then_decays_to_lr_decay_of_its_peak(trained):
+    # reaches inside: the schedule is a function of the step
+    g = trained.g
+    lr_at, lr, decay = g['lr_at'], g['learning_rate'], g['lr_decay']
+    warmup, last = g['warmup_iters'], g['max_iters']  # 2 and 20: step 11 is half way down
+    assert (lr, decay) == (0.01, 0.2)
+    assert lr_at(1) == pytest.approx(lr / warmup)
+    assert lr_at(warmup) == pytest.approx(lr)
+    assert lr_at(11) == pytest.approx(lr * (1 + decay) / 2)  # cos = 0: half way to the floor
+    assert lr_at(last) == pytest.approx(decay * lr)
+    rates = [lr_at(it) for it in range(1, last + 1)]
+    assert rates[:warmup] == sorted(rates[:warmup]) and rates[warmup - 1:] == sorted(
+        rates[warmup - 1:], reverse=True)
+    for group in g['optimizer'].param_groups:  # the last step ran at the schedule's end
+        assert group['lr'] == pytest.approx(decay * lr)
+
+
+def test_gpt_weight_decay_falls_on_weight_matrices_only(trained):
+    # reaches inside: the optimizer's parameter groups say which parameters decay
+    model, optimizer = trained.g['model'], trained.g['optimizer']
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults['betas'] == (0.9, 0.99)
+    decay_of = {}
+    for group in optimizer.param_groups:
+        for p in group['params']:
+            assert id(p) not in decay_of          # each parameter in one group only
+            decay_of[id(p)] = group['weight_decay']
+    expected = {}
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+            expected[id(module.weight)] = 0.05    # the --weight_decay of the run
+        if isinstance(module, torch.nn.LayerNorm):
+            expected[id(module.weight)] = 0.0     # a gain decayed to 0 would undo the norm
+        if isinstance(module, (torch.nn.Linear, torch.nn.LayerNorm)) and module.bias is not None:
+            expected[id(module.bias)] = 0.0
+    assert {id(p) for p in model.parameters()} == set(expected)  # all of them, and no other kind
+    assert decay_of == expected
+
+
+def test_gpt_float16_clipping_measures_the_true_gradient(trained, tmp_path, monkeypatch):
+    # reaches inside: the gradient the optimizer is handed is caught on its way into AdamW.step.
+    # A fused AdamW unscales inside the step: the scaler hands it the scale as grad_scale
+    handed = []
+    real_step = torch.optim.AdamW.step
+
+    def spy(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group['params']]
+        norm = torch.linalg.vector_norm(torch.cat([grad.flatten() for grad in grads])).item()
+        scale = getattr(self, 'grad_scale', None)
+        handed.append(norm if scale is None else norm / scale.item())
+        return real_step(self, *args, **kwargs)
+    monkeypatch.setattr(torch.optim.AdamW, 'step', spy)
+    g = load('gpt.py', *trained.args, '--dtype=float16', '--grad_clip=0.001', '--max_iters=3',
+             f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
+    assert g['scaler'].is_enabled() and g['scaler'].get_scale() > 1  # float16 gradients scaled
+    # every true gradient is far longer than 0.001: clipped, each step's is 0.001 exactly
+    assert len(handed) == 3 and handed == pytest.approx([0.001] * 3, rel=1e-3)
+
+
+def test_gpt_text_split_trains_on_the_first_90_percent_and_validates_on_the_rest(tmp_path,
+                                                                                 monkeypatch):
+    # reaches inside: get_batch, drawn from many times. The file's first 90% is lower case, the
+    # last 10% upper case: a window shows which part it came from, and where in it
+    rng = torch.Generator().manual_seed(0)
+    letters = 'abcdefghijklmnopqrstuvwxyz'
+    head = ''.join(letters[i] for i in torch.randint(26, (180,), generator=rng))
+    head = '\n'.join(head[i:i + 30] for i in range(0, 180, 30))[:180]
+    tail = ''.join(letters[i].upper() for i in torch.randint(26, (20,), generator=rng))
+    (tmp_path / 'split.txt').write_text(head + tail)
+    g = load('gpt.py', *GPT_TINY, '--max_iters=1', '--eval_interval=1', '--max_new_tokens=1',
+             '--batch_size=64', '--mode=text', f'--dataset={tmp_path / "split.txt"}',
+             f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
+    torch.manual_seed(0)
+    for split, part in [('train', head), ('val', tail)]:
+        windows = set()
+        for _ in range(40):
+            x, y = g['get_batch'](split)
+            assert torch.equal(x[:, 1:], y[:, :-1])  # the target: the input shifted by one
+            for row, last in zip(x.tolist(), y[:, -1].tolist()):
+                windows.add(g['decode'](row + [last]))
+        assert all(w in part for w in windows)       # each window inside its own part
+        assert part[:17] in windows and part[-17:] in windows  # block_size + 1: first to last
+
+
+# ---------------------------------------------------------------- what sampling draws from
+
+@pytest.mark.parametrize('temperature,top_k', [(0.5, 0), (2.0, 0), (0.5, 3)])
+def test_gpt_samples_from_the_softmax_of_the_logits_over_the_temperature(temperature, top_k,
+                                                                        trained, monkeypatch):
+    # reaches inside: torch.multinomial is watched, to see the distribution each character is
+    # drawn from, and the model gives the logits to compare it with
+    drawn = []
+    real = torch.multinomial
+
+    def spy(probs, *args, **kwargs):
+        drawn.append(probs.detach().clone())
+        return real(probs, *args, **kwargs)
+    monkeypatch.setattr(torch, 'multinomial', spy)
+    monkeypatch.setattr(torch.Tensor, 'multinomial', spy, raising=False)
+    g = load('gpt.py', *trained.args, '--sample_only=True', '--max_new_tokens=1',
+             f'--temperature={temperature}', f'--top_k={top_k}', monkeypatch=monkeypatch)
+    with torch.no_grad():
+        logits, _ = g['model'].eval()(torch.tensor([g['encode']('\n')]))  # the default prompt
+    logits = logits[0, -1] / temperature
+    if top_k:
+        logits[logits < logits.topk(top_k).values[-1]] = float('-inf')
+    assert len(drawn) == 1
+    assert torch.allclose(drawn[0].flatten(), F.softmax(logits, dim=-1), atol=1e-6)
+    assert (drawn[0] > 0).sum() == (top_k or g['vocab_size'])
+
+
+def test_gpt_a_temperature_below_what_float32_holds_is_greedy(trained):
+    texts = {}
+    for temperature in ['0', '1e-40', '1e-50']:  # 1e-40: below float32's smallest normal
+        rc, out, err = run('gpt.py', *trained.args, '--sample_only=True',
+                           f'--temperature={temperature}')
+        assert rc == 0, err
+        texts[temperature] = out[-len(trained.text):]
+    assert texts['1e-40'] == texts['1e-50'] == texts['0'] != trained.text
+
+
+# ---------------------------------------------------------------- a notebook, a GPU, a Windows pipe
+
+class Stopped(BaseException):  # what a test raises to stop a run where it wants to look
+    pass
+
+
+def fake_gpu(monkeypatch, tmp_path, capability=(8, 0)):
+    """A machine with one CUDA GPU, as far as the size choice can tell (a real CUDA call fails
+    here); the working directory holds a short input.txt."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'get_device_capability', lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    (tmp_path / 'input.txt').write_text(SHAKESPEARE, encoding='utf-8')
+    monkeypatch.chdir(tmp_path)
+
+
+def run_like_jupyter(namespace, source, monkeypatch, argv):
+    """exec gpt.py's source in a namespace, as a kernel runs a pasted cell (no __file__) or %run
+    (with __file__), until it opens its dataset: by then the sizes are chosen, and said."""
+    real_open = open
+
+    def open_until_the_data(file, *args, **kwargs):
+        if os.path.basename(str(file)) == 'input.txt':
+            raise Stopped
+        return real_open(file, *args, **kwargs)
+    monkeypatch.setattr(builtins, 'open', open_until_the_data)
+    monkeypatch.setattr(sys, 'argv', argv)
+    with pytest.raises(Stopped):
+        exec(compile(source, GPT, 'exec'), namespace)
+
+
+def sizes_as_written(source):  # the laptop sizes: the hyperparameters as the file writes them
+    hyperparameters = source.split('\nclass ')[0]  # the lines above the model
+    pairs = re.findall(r"^(\w+) = ([^#\n]+?)\s*(?:#|$)", hyperparameters, flags=re.M)
+    return {k: ast.literal_eval(v) for k, v in pairs if k in [*GPU_SIZES, 'dtype', 'max_iters']}
+
+
+def test_gpt_first_line_says_the_laptop_sizes_apply_on_a_cpu(trained):
+    first = trained.out.splitlines()[0]
+    assert first.startswith('sizes: laptop') and 'device cpu' in first and 'cell' not in first
+
+
+def test_gpt_a_cell_pasted_into_a_notebook_on_a_gpu_runs_what_it_says(tmp_path, monkeypatch,
+                                                                      capsys):
+    # reaches inside: the globals the cell runs with, read when it stops to open its data
+    fake_gpu(monkeypatch, tmp_path)
+    source = open(GPT, encoding='utf-8').read()
+    source, edits = re.subn(r'^max_iters = \d+', 'max_iters = 3', source, flags=re.M)
+    assert edits == 1
+    namespace = {'__name__': '__main__'}
+    run_like_jupyter(namespace, source, monkeypatch,
+                     ['ipykernel_launcher.py', '-f', '/tmp/kernel-1.json'])
+    written = sizes_as_written(source)
+    assert written['max_iters'] == 3 and len(written) == len(GPU_SIZES) + 2
+    assert {k: namespace[k] for k in written} == written  # the edit, and every laptop size
+    first = (capsys.readouterr().out + '\n').splitlines()[0]
+    assert first.startswith('sizes: laptop') and 'cell' in first and 'device cuda' in first
+
+
+@pytest.mark.parametrize('capability,dtype', [((8, 0), 'bfloat16'), ((7, 5), 'float16')])
+def test_gpt_run_from_a_file_on_a_gpu_takes_nanogpts_sizes_but_not_over_a_flag(
+        capability, dtype, tmp_path, monkeypatch, capsys):
+    # reaches inside: the sizes chosen, read when the run stops to open its data
+    fake_gpu(monkeypatch, tmp_path, capability)
+    namespace = {'__name__': '__main__', '__file__': GPT}
+    run_like_jupyter(namespace, open(GPT, encoding='utf-8').read(), monkeypatch,
+                     ['gpt.py', '--max_iters=3'])  # as %run gpt.py --max_iters=3 does
+    chosen = {k: namespace[k] for k in [*GPU_SIZES, 'max_iters', 'dtype']}
+    assert chosen == dict(GPU_SIZES, max_iters=3, dtype=dtype)
+    first = (capsys.readouterr().out + '\n').splitlines()[0]
+    assert first.startswith('sizes: gpu') and 'device cuda' in first and 'max_iters' in first
+
+
+@pytest.mark.parametrize('nccl,backend', [(True, 'nccl'), (False, 'gloo')])
+def test_gpt_torchrun_on_gpus_uses_nccl_only_where_it_exists(nccl, backend, tmp_path, monkeypatch):
+    # reaches inside: CUDA is faked, and the process group is caught as it is started (a
+    # Windows torch has no NCCL: gloo there)
+    fake_gpu(monkeypatch, tmp_path)
+    started = []
+
+    def start(*args, **kwargs):
+        started.append(kwargs.get('backend', args[0] if args else None))
+        raise Stopped
+    monkeypatch.setattr(torch.cuda, 'set_device', lambda device: None)
+    monkeypatch.setattr(torch.distributed, 'is_nccl_available', lambda: nccl)
+    monkeypatch.setattr(torch.distributed, 'init_process_group', start)
+    for key in ['RANK', 'LOCAL_RANK']:  # what torchrun gives process 0 of 1
+        monkeypatch.setenv(key, '0')
+    monkeypatch.setenv('WORLD_SIZE', '1')
+    # float32: no CUDA autocast to build (building one fails here, before the process group)
+    monkeypatch.setattr(sys, 'argv', ['gpt.py', '--max_iters=3', '--dtype=float32'])
+    with pytest.raises(Stopped):
+        runpy.run_path(GPT, run_name='__main__')
+    assert started == [backend]
+
+
+def no_download(*args, **kwargs):
+    raise AssertionError(f'a download was tried: {args}')
+
+
+def test_gpt_samples_from_the_checkpoint_alone_in_text_mode(trained, tmp_path, monkeypatch):
+    # a folder with only the checkpoint: the dataset it was trained on is not on this machine
+    # (hidden for the test), none in the folder, and no download tried
+    monkeypatch.setattr(urllib.request, 'urlopen', no_download)
+    shutil.copy(trained.ckpt, tmp_path / 'c.pt')
+    flags = [f for f in trained.args if not f.startswith(('--dataset=', '--ckpt_path='))]
+    hidden = trained.dataset.with_suffix('.hidden')
+    os.replace(trained.dataset, hidden)
+    try:
+        rc, out, err = run('gpt.py', *flags, '--ckpt_path=c.pt', '--sample_only=True',
+                           cwd=tmp_path)
+    finally:
+        os.replace(hidden, trained.dataset)
+    assert rc == 0, err
+    assert out.endswith(trained.text) and os.listdir(tmp_path) == ['c.pt']
+
+
+def test_gpt_samples_from_the_checkpoint_alone_in_names_mode(few_names, tmp_path, monkeypatch):
+    monkeypatch.setattr(urllib.request, 'urlopen', no_download)
+    (tmp_path / 'alone').mkdir()
+    ckpt = tmp_path / 'alone' / 'c.pt'
+    shutil.copy(few_names.split('=', 1)[1], tmp_path / 'list.txt')
+    rc, out, err = run('gpt.py', *GPT_TINY, f'--dataset={tmp_path / "list.txt"}',
+                       '--max_iters=2', '--eval_interval=2', '--num_samples=5',
+                       f'--ckpt_path={ckpt}')
+    assert rc == 0, err
+    names = after_final(out)[:-1]
+    (tmp_path / 'list.txt').unlink()              # the list it was trained on is gone
+    rc, alone, err = run('gpt.py', '--ckpt_path=c.pt', '--sample_only=True', '--num_samples=5',
+                         cwd=tmp_path / 'alone')
+    assert rc == 0, err
+    assert alone.splitlines()[-5:] == names and NEW_LINE not in alone  # no names to compare with
+    assert os.listdir(tmp_path / 'alone') == ['c.pt']
+    rc, out, err = run('gpt.py', few_names, f'--ckpt_path={ckpt}', '--sample_only=True',
+                       '--num_samples=5')                  # the same list, given: as before
+    assert rc == 0 and out.splitlines()[-6:-1] == names and out.endswith(f' {NEW_LINE}\n'), err
+
+
+def test_gpt_attention_drawing_survives_a_cp1252_pipe(trained):
+    # a real process: a Windows pipe writes cp1252, which has none of the drawing's shades
+    prompt = 'I am\nRO'
+    p = subprocess.run([sys.executable, GPT, '--device=cpu', *trained.args, '--sample_only=True',
+                        '--show_attention=True', f'--prompt={prompt}', '--max_new_tokens=5'],
+                       cwd=ROOT, capture_output=True, encoding='cp1252', timeout=120,
+                       env=dict(os.environ, PYTHONIOENCODING='cp1252'))
+    assert p.returncode == 0 and 'Traceback' not in p.stderr, p.stderr
+    lines = p.stdout.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith('attention in block'))
+    drawing = lines[i + 1:i + 2 + 2 * (1 + len(prompt))]  # a legend, then per head: a header
+    assert all(line.isascii() and '?' not in line for line in drawing), drawing  # and 7 rows
+    for h in range(2):
+        header = drawing[1 + h * (1 + len(prompt))]
+        shown = header.split()[2:]                 # the prompt, blanks made visible in ASCII
+        assert header.split()[:2] == ['head', str(h)] and len(shown) == len(prompt)
+        assert ''.join(shown[:1] + shown[2:4] + shown[5:]) == 'IamRO' and shown[1] != shown[4]
+        for t, c in enumerate(shown):
+            row = drawing[2 + h * (1 + len(prompt)) + t]
+            assert row[:8].strip() == c and row[11:].strip()  # the character, then its shades
+
+
+# ---------------------------------------------------------------- files and numbers from elsewhere
+
+def test_gpt_a_text_without_newlines_runs_with_the_default_prompt(tmp_path):
+    text = SHAKESPEARE[:3000].replace('\n', ' ')  # one long line: '\n' is not in its vocabulary
+    (tmp_path / 'line.txt').write_text(text)
+    args = [*GPT_TINY, '--max_iters=1', '--eval_interval=1', f'--dataset={tmp_path / "line.txt"}',
+            f'--ckpt_path={tmp_path / "c.pt"}']
+    rc, out, err = run('gpt.py', *args)
+    assert rc == 0, err
+    sample = out.split('final:')[1].split('\n', 1)[1]
+    assert sample.startswith(text[0]) and len(sample) == 1 + 40 + 1  # its first character
+    rc, out, err = run('gpt.py', *args, '--prompt=ë')  # a prompt asked for is still checked
+    assert_one_line_error(rc, out, err, "'ë'", 'vocabulary')
+    assert 'iter ' not in out
+
+
+def test_gpt_an_empty_checkpoint_path_is_refused_before_training():
+    before = [f for f in os.listdir(ROOT) if f.endswith('.tmp')]
+    rc, out, err = run('gpt.py', *GPT_TINY, '--ckpt_path=')
+    assert_one_line_error(rc, out, err, 'ckpt_path')
+    assert 'iter ' not in out and [f for f in os.listdir(ROOT) if f.endswith('.tmp')] == before
+
+
+def test_gpt_a_byte_order_mark_is_not_text(tmp_path):
+    # Notepad starts a UTF-8 file with a BOM: the same text with and without it, the same run
+    outs = []
+    for folder, start in [('plain', ''), ('bom', '\ufeff')]:
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / 't.txt').write_text(start + SHAKESPEARE[:3000], encoding='utf-8')
+        rc, out, err = run('gpt.py', *GPT_TINY, '--max_iters=2', '--eval_interval=2',
+                           '--dataset=t.txt', '--ckpt_path=c.pt', cwd=tmp_path / folder)
+        assert rc == 0, err
+        outs.append(re.sub(r'[\d.]+ ms/iter|eta \d+ s|time=[\d.]+s', '', out))  # not timings
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize('error', [
+    torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB'),
+    RuntimeError('[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: not enough '
+                 'memory: you tried to allocate 1099511627776 bytes.')], ids=['gpu', 'cpu'])
+def test_gpt_out_of_memory_names_the_setting_to_lower(error, trained, tmp_path, monkeypatch,
+                                                      capsys):
+    # a batch too big for memory, without using any: the first forward pass (the first thing
+    # every model does is look up its embeddings) runs out of memory
+    def out_of_memory(*args, **kwargs):
+        raise error
+    monkeypatch.setattr(torch.nn.functional, 'embedding', out_of_memory)
+    rc, out, err = load_fails('gpt.py', *trained.args, f'--ckpt_path={tmp_path / "c.pt"}',
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert_one_line_error(rc, out, err, '--batch_size')
+    assert rc == 1 and 'final:' not in out
+
+
+def test_gpt_a_diverged_run_stops_within_one_log_interval(trained, tmp_path, monkeypatch, capsys):
+    # a progress line every eval_interval // 10 steps: 5 here; the first evaluation is at 50
+    rc, out, err = load_fails('gpt.py', *trained.args, '--learning_rate=1e12', '--max_iters=60',
+                              '--eval_interval=50', f'--ckpt_path={tmp_path / "c.pt"}',
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert_one_line_error(rc, out, err, 'diverged', '--learning_rate')
+    assert int(re.search(r'iter (\d+)', err)[1]) <= 5
+    assert rc == 1 and 'final:' not in out and 'nan' not in out and 'inf' not in out

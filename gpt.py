@@ -237,15 +237,30 @@ if device == 'mps' and torch.__version__ < '2.5':
 if hasattr(sys.stdout, 'reconfigure'):
     sys.stdout.reconfigure(errors='replace')
 
-# stopping early, in a terminal: Ctrl-C ends the run in one line, and a closed pipe (a run piped
-# into head) ends it quietly, as Unix tools do. A notebook keeps its own Ctrl-C: it stops the cell
+# a run that ends early, in a terminal: Ctrl-C ends it in one line; a closed pipe (a run piped
+# into head) ends it quietly, as Unix tools do; running out of memory (a step's activations grow
+# with the batch and the model's sizes) ends it in one line that names what to lower, not in an
+# allocator's traceback. A notebook keeps its own handling of all three
 def stop_at_ctrl_c(signum, frame):
     fail('stopped by Ctrl-C', 130)
+
+def out_of_memory(kind, error, traceback):  # Python calls it with an error nothing caught
+    message = str(error)
+    if 'out of memory' not in message and 'tried to allocate' not in message:
+        sys.__excepthook__(kind, error, traceback)  # any other error: its usual traceback
+        return
+    settings = []
+    for key in ('batch_size', 'block_size', 'n_embd', 'n_hidden'):
+        if key in hyperparameters:
+            settings.append(f'--{key}={globals()[key]}')
+    print(f"error: out of memory on {device}: lower {' or '.join(settings) or 'the data'}",
+          file=sys.stderr)
 
 if 'IPython' not in sys.modules:
     signal.signal(signal.SIGINT, stop_at_ctrl_c)
     if hasattr(signal, 'SIGPIPE'):  # Windows has none
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.excepthook = out_of_memory
 
 # the data file is read from the working directory; the two files the chapters use are downloaded
 # on first use, into a file of this process's own that is then renamed: never a half-written one
@@ -663,19 +678,6 @@ def stop_and_save(it, signum, loss, best_val, seconds):
     sys.exit(128 + signum)  # the shell's code for a run ended by this signal: 130 for Ctrl-C
 
 # -----------------------------------------------------------------------------
-# out of memory: on a GPU torch raises OutOfMemoryError, on a CPU a RuntimeError that says it
-# cannot allocate. Either is one line naming what to lower
-@contextlib.contextmanager
-def memory_in_one_line():
-    try:
-        yield
-    except RuntimeError as e:
-        if not (isinstance(e, torch.cuda.OutOfMemoryError) or 'allocate' in str(e)):
-            raise
-        fail(f'out of memory on {device}: lower --batch_size={batch_size} (or --block_size='
-             f'{block_size}, --n_embd={n_embd})', 1)
-
-# -----------------------------------------------------------------------------
 # evaluation: names on every name of a split (the mean NLL per character); text on eval_iters
 # fixed windows
 @torch.no_grad()
@@ -745,7 +747,7 @@ losses = None
 if not sample_only:
     t0 = time.time() - t_prev  # a resumed run counts on from its checkpoint's time
     progress = Progress(start)
-    with stoppable(), memory_in_one_line():
+    with stoppable():
         for it in range(start + 1, max_iters + 1):
             for group in optimizer.param_groups:
                 group['lr'] = lr_at(it)

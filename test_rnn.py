@@ -98,23 +98,6 @@ def test_names_of_every_length_are_kept_and_trained_on_whole(tmp_path, monkeypat
         assert (Y >= 0).sum() == sum(len(w) + 1 for w in g['splits'][split])
 
 
-def test_running_out_of_memory_is_one_line_that_names_batch_size(cell, monkeypatch, capsys):
-    # what the script leaves as the handler of an uncaught error: an allocator's out-of-memory
-    # error (CPU or GPU) prints one line naming the setting; any other error keeps its traceback.
-    # Calling it here: a real out-of-memory run could take this whole machine's memory with it
-    monkeypatch.setattr(sys, 'excepthook', cell['out_of_memory'])
-    errors = [RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
-                           '40960000000 bytes'),
-              torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 38.15 GiB')]
-    for error in errors:
-        sys.excepthook(type(error), error, None)
-        out, err = capsys.readouterr()
-        assert_one_line_error(1, out, err, 'out of memory', '--batch_size (it is 16)')
-    error = ValueError('something else')
-    sys.excepthook(type(error), error, None)
-    assert 'ValueError: something else' in capsys.readouterr().err
-
-
 def test_every_name_is_input_dot_name_and_target_name_dot(cell):
     # the rows written out from the val names: input '.' + name, target name + '.', padded with
     # '.' and -1 to the longest; reaches inside for the split's rows, which no output shows

@@ -337,6 +337,35 @@ def test_the_shared_machinery_is_the_same_in_every_chapter():
     assert len(set(blocks.values())) == 1, {k: len(v) for k, v in blocks.items()}
 
 
+OUT_OF_MEMORY = [RuntimeError('[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not '
+                              'enough memory: you tried to allocate 1099511627776 bytes.'),
+                 torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB'),
+                 RuntimeError('MPS backend out of memory (MPS allocated: 9 GB)')]
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_running_out_of_memory_is_one_line_naming_what_to_lower(script, monkeypatch, capsys):
+    # what a run leaves as the handler of an error nothing caught. Called here with the errors
+    # the CPU, a CUDA GPU and an Apple GPU raise: a real one could take this machine's memory
+    monkeypatch.delitem(sys.modules, 'IPython', raising=False)
+    monkeypatch.setattr(sys, 'excepthook', sys.excepthook)  # put back afterwards
+    load_fails(script, '--dataset=no/such/file.txt', monkeypatch=monkeypatch, capsys=capsys)
+    handler = sys.excepthook
+    keys = handler.__globals__['hyperparameters']  # reaches inside: the keys this script has
+    for error in OUT_OF_MEMORY:
+        handler(type(error), error, None)
+        out, err = capsys.readouterr()
+        assert_one_line_error(1, out, err, 'error: out of memory on cpu: lower ')
+        for key in ('batch_size', 'block_size', 'n_embd', 'n_hidden'):
+            assert (f'--{key}=' in err) == (key in keys), err
+    error = ValueError('not about memory')
+    try:
+        raise error
+    except ValueError as e:
+        handler(type(e), e, e.__traceback__)
+    assert 'ValueError: not about memory' in capsys.readouterr().err   # its usual traceback
+
+
 def test_scripts_and_tests_fetch_missing_data_the_same_way(tmp_path, monkeypatch, capsys):
     import conftest
     served = tmp_path / 'served'

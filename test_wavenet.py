@@ -82,23 +82,6 @@ def test_batchnorm_in_training_pools_every_pair_of_a_level(tree):
     assert torch.allclose(out, expected, atol=1e-5)
 
 
-def test_running_out_of_memory_is_one_line_that_names_batch_size(tree, monkeypatch, capsys):
-    # what the script leaves as the handler of an uncaught error: an allocator's out-of-memory
-    # error (CPU or GPU) prints one line naming the setting; any other error keeps its traceback.
-    # Calling it here: a real out-of-memory run could take this whole machine's memory with it
-    monkeypatch.setattr(sys, 'excepthook', tree['out_of_memory'])
-    errors = [RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
-                           '20480000000 bytes'),
-              torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 19.07 GiB')]
-    for error in errors:
-        sys.excepthook(type(error), error, None)
-        out, err = capsys.readouterr()
-        assert_one_line_error(1, out, err, 'out of memory', '--batch_size (it is 32)')
-    error = ValueError('something else')
-    sys.excepthook(type(error), error, None)
-    assert 'ValueError: something else' in capsys.readouterr().err
-
-
 def test_greedy_sampling_slides_the_window_one_character_on(few_names, monkeypatch,
                                                          capsys):
     # greedy sampling written out: from '.'s, the likeliest character, the window slid on by one.

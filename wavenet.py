@@ -149,15 +149,30 @@ if device == 'mps' and torch.__version__ < '2.5':
 if hasattr(sys.stdout, 'reconfigure'):
     sys.stdout.reconfigure(errors='replace')
 
-# stopping early, in a terminal: Ctrl-C ends the run in one line, and a closed pipe (a run piped
-# into head) ends it quietly, as Unix tools do. A notebook keeps its own Ctrl-C: it stops the cell
+# a run that ends early, in a terminal: Ctrl-C ends it in one line; a closed pipe (a run piped
+# into head) ends it quietly, as Unix tools do; running out of memory (a step's activations grow
+# with the batch and the model's sizes) ends it in one line that names what to lower, not in an
+# allocator's traceback. A notebook keeps its own handling of all three
 def stop_at_ctrl_c(signum, frame):
     fail('stopped by Ctrl-C', 130)
+
+def out_of_memory(kind, error, traceback):  # Python calls it with an error nothing caught
+    message = str(error)
+    if 'out of memory' not in message and 'tried to allocate' not in message:
+        sys.__excepthook__(kind, error, traceback)  # any other error: its usual traceback
+        return
+    settings = []
+    for key in ('batch_size', 'block_size', 'n_embd', 'n_hidden'):
+        if key in hyperparameters:
+            settings.append(f'--{key}={globals()[key]}')
+    print(f"error: out of memory on {device}: lower {' or '.join(settings) or 'the data'}",
+          file=sys.stderr)
 
 if 'IPython' not in sys.modules:
     signal.signal(signal.SIGINT, stop_at_ctrl_c)
     if hasattr(signal, 'SIGPIPE'):  # Windows has none
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.excepthook = out_of_memory
 
 # the data file is read from the working directory; the two files the chapters use are downloaded
 # on first use, into a file of this process's own that is then renamed: never a half-written one
@@ -210,19 +225,6 @@ check('dropout', 0 <= dropout < 1, 'a number >= 0 and < 1')
 check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_samples', num_samples >= 0, 'an integer >= 0')
 check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number >= 0')
-
-# -----------------------------------------------------------------------------
-# out of memory: a step's activations grow with batch_size and with the model's sizes. Running out
-# on a CPU or a GPU ends the run in one line that says what to lower, not an allocator traceback
-def out_of_memory(kind, error, traceback):
-    message = str(error)
-    if 'out of memory' in message or "can't allocate memory" in message:
-        print(f'error: out of memory on {device}: lower --batch_size (it is {batch_size}), '
-              f'--n_hidden or --n_embd', file=sys.stderr)
-    else:
-        sys.__excepthook__(kind, error, traceback)
-
-sys.excepthook = out_of_memory
 
 # -----------------------------------------------------------------------------
 # data: one name per line; blank lines and the spaces around a name are dropped

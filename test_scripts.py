@@ -337,6 +337,47 @@ def test_the_shared_machinery_is_the_same_in_every_chapter():
     assert len(set(blocks.values())) == 1, {k: len(v) for k, v in blocks.items()}
 
 
+def on_a_mac(version, monkeypatch):
+    """This machine made into a Mac with an Apple GPU and the given torch, up to the first tensor
+    put on that GPU: what the scripts decide from `torch.backends.mps` and `torch.__version__`."""
+    monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(torch, '__version__', torch.torch_version.TorchVersion(version))
+    monkeypatch.chdir(ROOT)
+
+
+def test_an_apple_gpu_is_used_only_with_a_torch_known_good_there(monkeypatch, capsys):
+    on_a_mac('2.4.1', monkeypatch)
+    monkeypatch.setattr(sys, 'argv', ['bigram_count.py', '--num_samples=1'])  # the default device
+    with own_signals():
+        g = runpy.run_path(os.path.join(ROOT, 'bigram_count.py'), run_name='__main__')
+    out = capsys.readouterr().out
+    assert g['device'] == 'cpu' and out.splitlines()[0] == (
+        'device: cpu, not mps: torch 2.4.1 is older than 2.5, which these chapters need on an '
+        'Apple GPU (pip install -U torch)')
+    assert final(out)['val'] == pytest.approx(2.4533, abs=1e-4)   # and the run goes on
+    monkeypatch.setattr(sys, 'argv', ['bigram_count.py', '--device=mps'])  # asked for by name
+    with pytest.raises(SystemExit) as e, own_signals():
+        runpy.run_path(os.path.join(ROOT, 'bigram_count.py'), run_name='__main__')
+    assert_one_line_error(e.value.code, *capsys.readouterr(), '--device=mps needs torch 2.5')
+    for script in SCRIPTS:  # a good torch keeps mps: it fails later, at this machine's first
+        on_a_mac('2.5.0', monkeypatch)  # tensor on it, not in the device checks
+        monkeypatch.setattr(sys, 'argv', [script, '--dataset=no/such/file.txt'])
+        with pytest.raises(SystemExit), own_signals():
+            runpy.run_path(os.path.join(ROOT, script), run_name='__main__')
+        out, err = capsys.readouterr()
+        assert 'not mps' not in out and 'not found' in err, script
+
+
+def test_gpt_float16_on_an_apple_gpu_needs_torch_2_8(monkeypatch, capsys):
+    on_a_mac('2.7.1', monkeypatch)
+    monkeypatch.setattr(sys, 'argv', ['gpt.py', '--device=mps', '--dtype=float16'])
+    with pytest.raises(SystemExit) as e, own_signals():
+        runpy.run_path(os.path.join(ROOT, 'gpt.py'), run_name='__main__')
+    out, err = capsys.readouterr()
+    assert_one_line_error(e.value.code, '', err, '--dtype=float16', 'torch 2.8')
+
+
 OUT_OF_MEMORY = [RuntimeError('[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not '
                               'enough memory: you tried to allocate 1099511627776 bytes.'),
                  torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB'),

@@ -525,11 +525,12 @@ length_weight = torch.zeros(max_len + 3, requires_grad=True)  # lens = character
 pair_weight = torch.zeros(vocab_size ** 2, requires_grad=True)
 ll_weight = torch.zeros(2, requires_grad=True)
 
-# the bag as counts times weights (a matmul), not as the weights of the pairs gathered and
-# summed: the gradient of a gather adds floats in an order that changes from run to run, and
-# L-BFGS makes those last digits grow; a matmul gives the same numbers on every run
+# the bag and the length as counts times weights (matmuls), not as weights gathered by index:
+# the gradient of a gather adds floats in an order that changes from run to run, and L-BFGS makes
+# those last digits grow; a matmul gives the same numbers on every run
 def baseline_logits(bag, lens, ll):  # > 0: real
-    return length_weight[lens] + bag @ pair_weight + ll @ ll_weight
+    length = F.one_hot(lens, len(length_weight)).float()  # (N, max_len + 3): a 1 at the length
+    return length @ length_weight + bag @ pair_weight + ll @ ll_weight
 
 def baseline_loss():
     bag, lens, ll, y = feats['train']

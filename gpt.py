@@ -428,18 +428,34 @@ if resume or sample_only:
           f'a block: 0 to {n_layer - 1}, or -1 for the last')
 
 # -----------------------------------------------------------------------------
-# data: the file's lines, stripped, blank ones dropped. In names mode each line is one item (a
-# name, a word); in text mode they only tell the mode. --sample_only needs no file, its
-# checkpoint holds the vocabulary; a file that is there tells which sampled names are new
+# data: in names mode each non-blank line, stripped, is one item (a name, a word); in text mode
+# the lines only tell the mode. --sample_only needs no file, its checkpoint holds the
+# vocabulary; a file that is there tells which sampled names are new
+def pieces(text, size=2 ** 22):  # the text in parts of about 4M characters, each ending a line
+    start = 0
+    while start < len(text):
+        end = text.find('\n', start + size) + 1  # just after a newline: no line is cut in two
+        if end == 0:  # no newline further on: the rest
+            end = len(text)
+        yield text[start:end]
+        start = end
+
 text = None
 if not sample_only or os.path.isfile(dataset):
     text = read_text(dataset)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    # a list of names or words has short lines; prose and verse average 30+ characters a line
+    # a list of names or words has short lines; prose and verse average 30+ characters a line.
+    # Counted a piece at a time: a list of every line would take ten times the text's memory
     if mode == 'auto':
-        characters = sum(len(line) for line in lines)
-        mode = 'names' if lines and characters < 20 * len(lines) else 'text'
+        count = 0       # non-blank lines
+        characters = 0  # their characters, stripped
+        for piece in pieces(text):
+            stripped = [line.strip() for line in piece.splitlines()]
+            count += len(stripped) - stripped.count('')
+            characters += sum(map(len, stripped))
+        mode = 'names' if count and characters < 20 * count else 'text'
 names_mode = mode == 'names'
+if names_mode and text is not None:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
 
 # the vocabulary: in names mode '.' (index 0), a name's start and end, then the characters of the
 # names; in running text every character that occurs, newline included
@@ -463,6 +479,29 @@ def encode(s):
 def decode(ids):
     return ''.join(itos[i] for i in ids)
 
+# a long text encoded without a Python int per character (28 bytes each): its code points, a
+# piece at a time, looked up in a table indexed by code point. The ids are kept in the smallest
+# integer type that holds the vocabulary (1 byte a character up to 256 characters) and made
+# int64, what an embedding takes, only when a batch is drawn
+if vocab_size <= 2 ** 8:
+    id_dtype = torch.uint8
+elif vocab_size <= 2 ** 15:
+    id_dtype = torch.int16
+else:
+    id_dtype = torch.int32
+code_points = torch.tensor([ord(c) for c in itos])  # (vocab_size,)
+lookup = torch.zeros(int(code_points.max()) + 1, dtype=id_dtype)  # code point -> id
+lookup[code_points] = torch.arange(vocab_size).to(id_dtype)
+
+def encode_all(text):  # a string of the vocabulary's characters -> its ids (len(text),)
+    ids = torch.empty(len(text), dtype=id_dtype)
+    for start in range(0, len(text), 2 ** 22):  # 4M characters at a time: 16 MB of code points
+        piece = text[start:start + 2 ** 22]
+        utf32 = bytearray(piece.encode('utf-32-le'))  # 4 bytes a character; torch wants a copy
+        points = torch.frombuffer(utf32, dtype=torch.int32)  # (len(piece),) code points
+        ids[start:start + len(piece)] = lookup[points]
+    return ids
+
 # names: the same shuffle and split in every names chapter, so their losses compare
 if names_mode and text is not None:
     names = lines
@@ -476,23 +515,27 @@ if names_mode and text is None:
     max_len = checkpoint['max_len']
 
 def build_dataset(names):  # names mode: a padded row per name, input '.' + name, target name + '.'
+    # every name encoded at once, then poured into its row: no tensor per name
+    chars = encode_all(''.join(names)).long()         # (all their characters,)
+    length = torch.tensor([len(name) for name in names])  # (N,)
+    inside = torch.arange(max_len) < length[:, None]  # (N, max_len): where a name's characters go
     X = torch.zeros(len(names), max_len + 1, dtype=torch.long)
     Y = torch.full((len(names), max_len + 1), -1, dtype=torch.long)  # -1: padding, no loss
-    for i, name in enumerate(names):
-        X[i, :len(name) + 1] = torch.tensor([0] + encode(name))
-        Y[i, :len(name) + 1] = torch.tensor(encode(name) + [0])
-    lens = torch.tensor([len(name) + 1 for name in names])  # each row's length without padding
+    X[:, 1:][inside] = chars  # '.', then the name
+    Y[:, :-1][inside] = chars  # the name, then ...
+    Y[torch.arange(len(names)), length] = 0  # ... '.', its end
+    lens = length + 1  # each row's length without padding
     return X, Y, lens
 
 if names_mode and text is not None:  # every split as padded rows (X, Y, lens)
     rows = {split: build_dataset(names) for split, names in splits.items()}
 # running text: the first 90% to train on, the last 10% to validate
 if not names_mode and text is not None:
-    ids = torch.tensor(encode(text))
+    ids = encode_all(text)  # (len(text),) id_dtype
     n = int(0.9 * len(ids))
     text_ids = {'train': ids[:n], 'val': ids[n:]}
 
-def get_batch(split, generator=None):  # (B, T) inputs and (B, T) targets
+def get_batch(split, generator=None):  # (B, T) inputs and (B, T) targets, int64
     if names_mode:  # random names, cut to the longest in the batch: little compute on padding
         X, Y, lens = rows[split]
         ix = torch.randint(len(X), (batch_size,), generator=generator)
@@ -503,7 +546,7 @@ def get_batch(split, generator=None):  # (B, T) inputs and (B, T) targets
     # the lecture's torch.stack of B slices d[i:i + block_size + 1], as one gather: the same
     # numbers, without a Python loop over the batch (a huge batch_size stays quick to fail)
     offsets = torch.arange(block_size + 1)  # (T + 1,)
-    chunk = d[ix[:, None] + offsets]        # (B, T + 1): row b holds d[ix[b] + 0..block_size]
+    chunk = d[ix[:, None] + offsets].long()  # (B, T + 1): row b holds d[ix[b] + 0..block_size]
     return chunk[:, :-1].to(device), chunk[:, 1:].to(device)  # (B, T) each
 
 # the checks that need the data: block_size is final now (from a checkpoint, the checkpoint's)
@@ -874,7 +917,8 @@ if names_mode:
         samples.append(prompt + decode(row))
     print('\n'.join(samples))
     if text is not None:  # without the file there are no training names to compare with
-        new = sum(s not in set(splits['train']) for s in samples)
+        train_names = set(splits['train'])
+        new = sum(s not in train_names for s in samples)
         print(f'{new}/{num_samples} samples are new (not in the training names)')
 else:  # stream: print each character as it is made, so you watch the model write
     print(prompt, end='', flush=True)

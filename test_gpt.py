@@ -550,3 +550,57 @@ def test_gpt_accumulated_micro_batches_give_the_gradient_of_their_mean_loss(trai
                  f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
     assert len(handed) == 2 and handed[0].norm() > 0
     assert torch.allclose(handed[1], handed[0], rtol=1e-4, atol=1e-7)
+
+
+# ---------------------------------------------------------------- text of any size (issue 27)
+
+@pytest.mark.parametrize('extra,dtype', [(0, torch.uint8), (300, torch.int16),
+                                         (33000, torch.int32)])
+def test_gpt_ids_are_kept_in_the_smallest_type_and_drawn_as_int64(extra, dtype, tmp_path,
+                                                                   monkeypatch):
+    # reaches inside: the stored ids and get_batch. Shakespeare's 65 characters, and `extra`
+    # more (from U+4E00 on): up to 256 fit a byte, up to 32,768 an int16
+    text = SHAKESPEARE + ''.join(chr(0x4E00 + i) for i in range(extra))
+    (tmp_path / 't.txt').write_text(text, encoding='utf-8')
+    g = load('gpt.py', *GPT_TINY, '--max_iters=1', '--eval_interval=1', '--max_new_tokens=1',
+             f'--dataset={tmp_path / "t.txt"}', f'--ckpt_path={tmp_path / "c.pt"}',
+             monkeypatch=monkeypatch)
+    itos = sorted(set(text))  # the vocabulary and the encoding, written out
+    stoi = {c: i for i, c in enumerate(itos)}
+    direct = torch.tensor([stoi[c] for c in text])
+    stored = torch.cat([g['text_ids']['train'], g['text_ids']['val']])
+    assert stored.dtype == dtype and torch.equal(stored.long(), direct)
+    x, y = g['get_batch']('train')
+    assert x.dtype == y.dtype == torch.int64  # what an embedding takes
+    train_text = text[:int(0.9 * len(text))]
+    for row, last in zip(x.tolist(), y[:, -1].tolist()):
+        assert ''.join(itos[i] for i in row + [last]) in train_text  # a window of the text
+
+
+def test_gpt_text_ids_hold_one_byte_a_character_for_up_to_256_characters(trained):
+    # reaches inside: the memory behind the ids of both splits (the same storage counted once)
+    storages = {}
+    for ids in trained.g['text_ids'].values():
+        storages[ids.untyped_storage().data_ptr()] = ids.untyped_storage().nbytes()
+    assert sum(storages.values()) <= len(SHAKESPEARE)
+
+
+def test_gpt_names_become_padded_rows_of_dot_name_and_name_dot(tmp_path, monkeypatch):
+    # reaches inside: every padded row, against its name written out here
+    names = ['Anna', 'Jo', 'Zoë', 'Mary Ann', 'Li', 'Émile', 'Bo', 'Ann-Marie', 'Kai', 'Ra',
+             'Oskar', 'Ida']
+    (tmp_path / 'n.txt').write_text('\n'.join(f'  {n} \n' for n in names), encoding='utf-8')
+    g = load('gpt.py', *GPT_TINY, '--max_iters=1', '--eval_interval=1', '--num_samples=1',
+             f'--dataset={tmp_path / "n.txt"}', f'--ckpt_path={tmp_path / "c.pt"}',
+             monkeypatch=monkeypatch)
+    itos = ['.'] + sorted(set(''.join(names)))
+    stoi = {c: i for i, c in enumerate(itos)}
+    width = max(len(n) for n in names) + 1
+    seen = []
+    for split, (X, Y, lens) in g['rows'].items():
+        for name, x, y, n in zip(g['splits'][split], X.tolist(), Y.tolist(), lens.tolist()):
+            ids = [stoi[c] for c in name]
+            pad = width - 1 - len(ids)
+            assert x == [0] + ids + [0] * pad and y == ids + [0] + [-1] * pad and n == len(ids) + 1
+            seen.append(name)
+    assert g['itos'] == itos and sorted(seen) == sorted(names)

@@ -604,3 +604,23 @@ def test_gpt_names_become_padded_rows_of_dot_name_and_name_dot(tmp_path, monkeyp
             assert x == [0] + ids + [0] * pad and y == ids + [0] + [-1] * pad and n == len(ids) + 1
             seen.append(name)
     assert g['itos'] == itos and sorted(seen) == sorted(names)
+
+
+def test_gpt_each_run_writes_its_checkpoint_through_a_temporary_file_of_its_own(trained,
+                                                                              tmp_path,
+                                                                              monkeypatch):
+    # two runs given one --ckpt_path must never write the same temporary file: the name of the
+    # file torch.save writes is caught (reaches inside: the path is not printed anywhere)
+    written = []
+    real_save = torch.save
+
+    def save(obj, path, *args, **kwargs):
+        written.append(str(path))
+        return real_save(obj, path, *args, **kwargs)
+    monkeypatch.setattr(torch, 'save', save)
+    ckpt = tmp_path / 'c.pt'
+    load('gpt.py', *trained.args, '--max_iters=2', '--eval_interval=2', f'--ckpt_path={ckpt}',
+         monkeypatch=monkeypatch)
+    assert written == [f'{ckpt}.{os.getpid()}.tmp'] and ckpt.exists()
+    assert sorted(os.listdir(tmp_path)) == ['c.pt']  # renamed into place: nothing left over
+

@@ -378,6 +378,32 @@ def test_gpt_float16_on_an_apple_gpu_needs_torch_2_8(monkeypatch, capsys):
     assert_one_line_error(e.value.code, '', err, '--dtype=float16', 'torch 2.8')
 
 
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_ctrl_c_stops_in_one_line_and_a_closed_pipe_quietly(script, monkeypatch, capsys):
+    # the handlers a run installs, caught on their way to signal.signal (the run stops at its
+    # missing data file, after the shared machinery); a real Ctrl-C and a real pipe are tested
+    # on one chapter each (test_bigrams.py), the handlers being the same text in every file
+    monkeypatch.delitem(sys.modules, 'IPython', raising=False)
+    calls = []  # (signal, handler) as installed: the run's, then the test harness putting back
+    monkeypatch.setattr(signal, 'signal', lambda signum, handler: calls.append((signum, handler)))
+    load_fails(script, '--dataset=no/such/file.txt', monkeypatch=monkeypatch, capsys=capsys)
+    installed = {}
+    for signum, handler in calls:
+        installed.setdefault(signum, handler)  # the first of each: the run's own
+    if hasattr(signal, 'SIGPIPE'):
+        assert installed[signal.SIGPIPE] == signal.SIG_DFL  # killed quietly, as Unix tools are
+    with pytest.raises(SystemExit) as e:
+        installed[signal.SIGINT](signal.SIGINT, None)
+    assert_one_line_error(e.value.code, *capsys.readouterr(), 'error: stopped by Ctrl-C')
+    assert e.value.code == 130                          # the shell's code for Ctrl-C
+    # in a notebook the kernel's own Ctrl-C stays (it stops the cell), and so does its pipe
+    monkeypatch.setitem(sys.modules, 'IPython', type(sys)('IPython'))
+    calls.clear()
+    load_fails(script, '--dataset=no/such/file.txt', monkeypatch=monkeypatch, capsys=capsys)
+    for signum, handler in calls:  # only the test harness, putting back what was there
+        assert handler == signal.getsignal(signum), signum
+
+
 OUT_OF_MEMORY = [RuntimeError('[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not '
                               'enough memory: you tried to allocate 1099511627776 bytes.'),
                  torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB'),
@@ -1055,7 +1081,7 @@ def test_gpt_size_follows_the_device_it_runs_on(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     g = load('gpt.py', '--n_layer=1', '--max_iters=1', '--eval_iters=1', '--max_new_tokens=1',
              f'--ckpt_path={tmp_path / "c.pt"}', monkeypatch=monkeypatch)
-    assert (g['n_embd'], g['block_size'], g['batch_size'], g['dtype']) == (128, 64, 16, 'float32')
+    assert (g['n_embd'], g['block_size'], g['batch_size'], g['dtype']) == (128, 64, 24, 'float32')
 
 
 def test_gpt_old_checkpoints_are_refused_in_one_line(ckpt, tmp_path):

@@ -3,8 +3,9 @@ fetched here the way the scripts fetch them (the same URLs, into a file of this 
 is renamed into place), so `python -m pytest -q` is the whole set-up; without a network the session
 stops at once, in one line, instead of every test failing with a traceback of its own.
 
-SIMULATE_WINDOWS=1 removes the POSIX-only calls (SIGALRM, alarm, SIGPIPE, killpg) before any test
-module is imported: the suite must then still pass, the tests that need them skipped with a reason."""
+SIMULATE_WINDOWS=1 removes the POSIX-only calls (SIGALRM, alarm, SIGPIPE, killpg) before any
+test module is imported: the suite must then still pass, the tests that need them skipped with a
+reason."""
 import os, signal, urllib.request
 
 import pytest

@@ -4,7 +4,7 @@ vector, self-attention lets every character look back at every earlier one direc
 what matters. Run: python gpt.py (tiny Shakespeare), or --dataset=your.txt (any text or list);
 on a CUDA GPU it takes nanoGPT's sizes (--sizes=laptop keeps these); on N GPUs: torchrun
 --standalone --nproc_per_node=N gpt.py; attention maps: --show_attention=True.
-Result with the CPU defaults, 2 CPU cores: val 1.8005 after 96.6 s of training.
+Result with the CPU defaults, 2 CPU cores (AMD EPYC): val 1.6276 after 107.7 s of training.
 """
 import ast, contextlib, math, os, random, signal, sys, time, urllib.request
 import torch

@@ -4,8 +4,8 @@ carried from character to character, so each prediction can depend on the whole 
 A cell maps (x_t, h_{t-1}) -> h_t; cell='rnn' is the plain tanh (Elman) cell, cell='gru'
 adds gates that let the state (and its gradient) pass through time unchanged.
 Run: python rnn.py   (override anything: python rnn.py --cell=gru)
-Result with defaults, 2 CPU cores: val 1.9751, test 1.9770, 90,843 params, 47.7 s;
---cell=gru: val 1.9406, test 1.9452, 255,195 params, 112.7 s.
+Result with defaults, 2 CPU cores: val 1.9751, test 1.9770, 90,843 params, 30.8 s;
+--cell=gru: val 1.9406, test 1.9452, 255,195 params, 69.1 s.
 """
 import ast, math, os, random, signal, sys, time, urllib.request
 import torch

@@ -154,3 +154,28 @@ def test_the_count_of_new_samples_is_against_the_train_split(tmp_path):
                        '--max_iters=5', '--eval_interval=5', '--learning_rate=0.1')
     assert rc == 0, err
     assert after_final(out) == ['ann'] * 3 + ['0/3 samples are new (not in the training names)']
+
+
+def test_samples_are_drawn_from_a_stream_seeded_by_seed_alone(mlp, monkeypatch, capsys):
+    # the samples depend on the weights and --seed, not on how many random numbers training drew
+    # before them: replayed here from the model's own probabilities and a generator seeded with
+    # --seed, at temperature 1 (reaches inside: the trained model)
+    g = load('mlp.py', *TINY, f"--dataset={mlp['path']}", '--temperature=1.0', '--seed=7',
+             monkeypatch=monkeypatch)
+    samples = after_final(capsys.readouterr().out)[:-1]
+    model = g['model'].eval()
+    stream = torch.Generator().manual_seed(7)
+    replayed = []
+    with torch.no_grad():
+        for _ in samples:
+            context, out = [0] * g['block_size'], []
+            while len(out) < len(LONG):
+                logits = model(torch.tensor([context]))[0]
+                probs = F.softmax((logits - logits.max()) / 1.0, dim=-1)  # as pick() at T = 1
+                ix = torch.multinomial(probs, 1, generator=stream).item()
+                if ix == 0:
+                    break
+                out.append(ix)
+                context = context[1:] + [ix]
+            replayed.append(g['decode'](out))
+    assert samples == replayed

@@ -43,9 +43,9 @@ PROMPT = 'ROMEO:\nBut soft! what light'  # attention.png reads this prompt (a ne
 # the chapters, in reading order: the README's commands. `seconds` is a full run's typical wall
 # time on 2 CPU cores, `quick_seconds` the same for --quick: the progress line's estimate.
 # `quick` holds the flags that make a run take seconds: few steps, frequent evaluations.
-GPT_NAMES_RECIPE = ['--dataset=names.txt', '--batch_size=128', '--block_size=16', '--n_embd=96',
-                    '--max_iters=6000', '--eval_interval=1500', '--warmup_iters=1550',
-                    '--lr_decay=0.0', '--dropout=0.1']
+GPT_NAMES_RECIPE = ['--dataset=names.txt', '--n_layer=4', '--batch_size=128', '--block_size=16',
+                    '--n_embd=96', '--max_iters=6000', '--eval_interval=1500',
+                    '--warmup_iters=1550', '--lr_decay=0.0', '--dropout=0.1']
 CHAPTERS = [
     {'key': 'bigram_count', 'label': '`bigram_count.py`', 'script': 'bigram_count.py',
      'args': [], 'quick': ['--num_samples=2'],

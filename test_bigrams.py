@@ -5,7 +5,7 @@ import math, os, signal, subprocess, sys
 import pytest
 import torch
 import torch.nn.functional as F
-from test_scripts import (ROOT, run, load, load_fails, final, after_final, evals,
+from test_scripts import (ROOT, load, load_fails, final, after_final, evals,
                           assert_one_line_error, names_in, expected_split, few_names)
 
 
@@ -229,7 +229,7 @@ def test_bigram_nn_samples_follow_a_sharp_table(tmp_path, monkeypatch, capsys):
     load('bigram_nn.py', f'--dataset={path}', '--max_iters=50', '--reg=0',
          '--eval_interval=50', '--num_samples=10', monkeypatch=monkeypatch)
     out = capsys.readouterr().out
-    assert after_final(out) == ['abc'] * 10 + [f'0/10 samples are new (not in the training names)']
+    assert after_final(out) == ['abc'] * 10 + ['0/10 samples are new (not in the training names)']
 
 
 def test_bigram_nn_refuses_a_penalty_float32_cannot_hold(monkeypatch, capsys):

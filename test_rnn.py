@@ -1,10 +1,10 @@
 """Tests of rnn.py, round two: what the cells compute, not only that they run and learn.
 Run: python -m pytest -q test_rnn.py"""
-import os, sys
+import os
 import pytest
 import torch
 from test_scripts import (ROOT, RNN_TINY, after_final, assert_one_line_error, few_names, load,
-                          load_fails, names_in, run)
+                          load_fails, names_in)
 
 CELL = [*RNN_TINY, '--max_iters=2', '--eval_interval=2', '--num_samples=0']
 

@@ -1,11 +1,9 @@
 """Tests of wavenet.py, round two: what the tree computes, not only that it runs and learns.
 Run: python -m pytest -q test_wavenet.py"""
-import sys
 import pytest
 import torch
 import torch.nn.functional as F
-from test_scripts import (NET_TINY, after_final, assert_one_line_error, few_names, load,
-                          names_in)
+from test_scripts import NET_TINY, after_final, few_names, load, names_in
 
 TREE = [*NET_TINY, '--max_iters=2', '--eval_interval=2', '--num_samples=0']
 

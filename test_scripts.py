@@ -225,7 +225,10 @@ RANGE_ERRORS = [  # (scripts, flag, the whole line it must print): the same word
      ' (BatchNorm normalises over the batch: one example has no spread)'),
     (['wavenet.py', 'rnn.py', 'gpt.py', 'encoder.py'], '--dropout=1.5',
      '--dropout=1.5 is out of range: it must be a number >= 0 and < 1'),
-    (['bigram_count.py'], '--smoothing=-1', '--smoothing=-1.0 is out of range: it must be a number >= 0'),
+    (['bigram_count.py'], '--smoothing=-1', '--smoothing=-1.0 is out of range: it must be a number from 0 '
+     'to 1e30 (the table is float32, whose row sums end near 3e38)'),
+    (['bigram_count.py'], '--smoothing=1e40', '--smoothing=1e+40 is out of range: it must be a number from 0 '
+     'to 1e30 (the table is float32, whose row sums end near 3e38)'),
     (['gpt.py'], '--block_size=0', '--block_size=0 is out of range: it must be an integer >= 1'),
     (['gpt.py'], '--eval_iters=0', '--eval_iters=0 is out of range: it must be an integer >= 1'),
     (['gpt.py'], '--gradient_accumulation_steps=0',

@@ -173,7 +173,7 @@ class GPT(nn.Module):
         return maps
 
 # =================================================================================================
-# the shared machinery: the same, word for word, in all seven chapters, and none of it is about
+# the shared machinery: the same, word for word, in every chapter, and none of it is about
 # language models (the command line, the device, printing, stopping early, the data file). Skip it
 # on a first reading: the chapter goes on at its range checks, right after the closing banner.
 def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad data or a bad run
@@ -181,12 +181,16 @@ def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad
     sys.exit(code)
 
 # command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of the
-# default's type. A file that is run (python, or %run in Jupyter, IPython and Spyder) has a __file__
-# and takes its flags; a cell pasted into a notebook has none, and its sys.argv holds the kernel's
-# own launch arguments (-f kernel-1234.json): there the globals as written in the cell are what runs
+# default's type. Flags apply when this file is what was run, which puts it in sys.argv[0]: python,
+# torchrun, %run in Jupyter or IPython, Spyder's and PyCharm's run-file. In a notebook's kernel (a
+# pasted cell, VS Code's Interactive Window, a cell run alone) sys.argv holds the kernel's own
+# launch arguments (ipykernel_launcher.py -f kernel-1234.json), never flags: the globals as written
+# are what runs
 hyperparameters = [k for k, v in globals().items()
                    if not k.startswith('_') and type(v) in (int, float, bool, str)]
-flags = sys.argv[1:] if '__file__' in globals() else []
+what_ran = os.path.basename(sys.argv[0])  # this file, or a kernel's launcher ('' in a console)
+run_as_file = '__file__' in globals() and what_ran == os.path.basename(__file__)
+flags = sys.argv[1:] if run_as_file else []
 for flag in flags:
     key, eq, raw = flag[2:].partition('=')
     if not (flag.startswith('--') and eq and key in hyperparameters):
@@ -300,16 +304,15 @@ def read_text(path):  # the whole file as one string, '\n' ending every line (Wi
 # sizes: the values above fit a laptop's CPU; a GPU has room for nanoGPT's shakespeare_char model.
 # sizes = 'gpu' takes its values for every key not set by a flag (its betas and grad_clip are this
 # file's on every device). 'auto' picks them on a CUDA device in a run from a file (python gpt.py,
-# %run gpt.py); a cell pasted into a notebook has no file, and runs its globals as written,
-# edited or not, on every device. bfloat16 needs compute capability 8.0 or newer (A100, H100);
-# older GPUs (T4, V100) get float16 and a gradient scaler
+# %run gpt.py); in a notebook's kernel (a pasted cell, VS Code's Interactive Window) the globals
+# run as written, edited or not, on every device. bfloat16 needs compute capability 8.0 or newer
+# (A100, H100); older GPUs (T4, V100) get float16 and a gradient scaler
 check('sizes', sizes in ('auto', 'laptop', 'gpu'), 'auto, laptop or gpu')
-from_file = '__file__' in globals()
-place = 'the file' if from_file else 'this notebook cell'
+place = 'the file' if run_as_file else 'this notebook cell'
 on_cuda = device.startswith('cuda')
 auto = sizes == 'auto'
 if auto:
-    sizes = 'gpu' if on_cuda and from_file else 'laptop'
+    sizes = 'gpu' if on_cuda and run_as_file else 'laptop'
 gpu_sizes = {'batch_size': 64, 'block_size': 256, 'n_layer': 6, 'n_head': 6, 'n_embd': 384,
              'dropout': 0.2, 'max_iters': 5000, 'eval_interval': 500, 'eval_iters': 200,
              'learning_rate': 1e-3}

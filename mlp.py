@@ -58,7 +58,7 @@ class MLP(nn.Module):
         return logits
 
 # =================================================================================================
-# the shared machinery: the same, word for word, in all seven chapters, and none of it is about
+# the shared machinery: the same, word for word, in every chapter, and none of it is about
 # language models (the command line, the device, printing, stopping early, the data file). Skip it
 # on a first reading: the chapter goes on at its range checks, right after the closing banner.
 def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad data or a bad run
@@ -66,12 +66,16 @@ def fail(message, code=2):  # one line, no traceback; exit 2: a bad flag, 1: bad
     sys.exit(code)
 
 # command-line overrides, e.g. --max_iters=200 --device=cpu: each value is a Python literal of the
-# default's type. A file that is run (python, or %run in Jupyter, IPython and Spyder) has a __file__
-# and takes its flags; a cell pasted into a notebook has none, and its sys.argv holds the kernel's
-# own launch arguments (-f kernel-1234.json): there the globals as written in the cell are what runs
+# default's type. Flags apply when this file is what was run, which puts it in sys.argv[0]: python,
+# torchrun, %run in Jupyter or IPython, Spyder's and PyCharm's run-file. In a notebook's kernel (a
+# pasted cell, VS Code's Interactive Window, a cell run alone) sys.argv holds the kernel's own
+# launch arguments (ipykernel_launcher.py -f kernel-1234.json), never flags: the globals as written
+# are what runs
 hyperparameters = [k for k, v in globals().items()
                    if not k.startswith('_') and type(v) in (int, float, bool, str)]
-flags = sys.argv[1:] if '__file__' in globals() else []
+what_ran = os.path.basename(sys.argv[0])  # this file, or a kernel's launcher ('' in a console)
+run_as_file = '__file__' in globals() and what_ran == os.path.basename(__file__)
+flags = sys.argv[1:] if run_as_file else []
 for flag in flags:
     key, eq, raw = flag[2:].partition('=')
     if not (flag.startswith('--') and eq and key in hyperparameters):

@@ -392,11 +392,14 @@ if device == 'mps' and dtype == 'float16' and torch.__version__ < '2.8':
 # process has a RANK, and process 0 alone prints
 master = int(os.environ.get('RANK', '0')) == 0
 place = 'the file' if from_file else 'this notebook cell'
-changed = [key for key in flagged if key not in this_run]
 if checkpoint is not None:
     action = 'sampling from' if sample_only else 'resuming'
-    first_line = (f"{action} {ckpt_path} at iter {checkpoint['iter']}, with the settings it saved "
-                  f"(device {device}")
+    first_line = (f"{action} {ckpt_path} from step {checkpoint['iter']}, with the settings it "
+                  f"saved (device {device}")
+    changed = []  # the saved values that flags replace
+    for key in flagged:
+        if key not in this_run and globals()[key] != config[key]:
+            changed.append(key)
     if changed:
         first_line += f"; changed by flags: {', '.join(changed)}"
 elif sizes == 'gpu':

@@ -656,7 +656,7 @@ def test_gpt_resume_alone_continues_the_run_that_was_started(tmp_path):
                              text=True, encoding='utf-8', timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     first = resumed.stdout.splitlines()[0]
-    assert first.startswith(f'resuming {tmp_path / "c.pt"} at iter {stopped},'), first
+    assert first.startswith(f'resuming {tmp_path / "c.pt"} from step {stopped},'), first
     assert 'changed by flags' not in first
     assert f'iter {stopped + 1}/60' in resumed.stdout   # on from where it stopped, to max_iters 60
     rc, whole, err = run('gpt.py', *started, f'--ckpt_path={tmp_path / "whole.pt"}')

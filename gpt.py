@@ -301,43 +301,15 @@ def read_text(path):  # the whole file as one string, '\n' ending every line (Wi
 # end of the shared machinery =====================================================================
 
 # -----------------------------------------------------------------------------
-# sizes: the values above fit a laptop's CPU; a GPU has room for nanoGPT's shakespeare_char model.
-# sizes = 'gpu' takes its values for every key not set by a flag (its betas and grad_clip are this
-# file's on every device). 'auto' picks them on a CUDA device in a run from a file (python gpt.py,
-# %run gpt.py); in a notebook's kernel (a pasted cell, VS Code's Interactive Window) the globals
-# run as written, edited or not, on every device. bfloat16 needs compute capability 8.0 or newer
-# (A100, H100); older GPUs (T4, V100) get float16 and a gradient scaler
-check('sizes', sizes in ('auto', 'laptop', 'gpu'), 'auto, laptop or gpu')
-place = 'the file' if run_as_file else 'this notebook cell'
-on_cuda = device.startswith('cuda')
-auto = sizes == 'auto'
-if auto:
-    sizes = 'gpu' if on_cuda and run_as_file else 'laptop'
-gpu_sizes = {'batch_size': 64, 'block_size': 256, 'n_layer': 6, 'n_head': 6, 'n_embd': 384,
-             'dropout': 0.2, 'max_iters': 5000, 'eval_interval': 500, 'eval_iters': 200,
-             'learning_rate': 1e-3}
-if sizes == 'gpu' and on_cuda:  # elsewhere the precision stays as written
-    capable = torch.cuda.get_device_capability(device) >= (8, 0)
-    gpu_sizes['dtype'] = 'bfloat16' if capable else 'float16'
-kept = []  # the keys whose flags are kept over the gpu sizes
-if sizes == 'gpu':
-    for key, value in gpu_sizes.items():
-        if key in flagged:
-            kept.append(key)
-        else:
-            globals()[key] = value
-
-# -----------------------------------------------------------------------------
 # range checks: this chapter's values, each checked before any data is read
 check('mode', mode in ('auto', 'text', 'names'), 'auto, text or names')
+check('sizes', sizes in ('auto', 'laptop', 'gpu'), 'auto, laptop or gpu')
 check('batch_size', batch_size >= 1, 'an integer >= 1')
 check('gradient_accumulation_steps', gradient_accumulation_steps >= 1, 'an integer >= 1')
 check('block_size', block_size >= 1, 'an integer >= 1')
 check('n_layer', n_layer >= 1, 'an integer >= 1')
 check('n_head', n_head >= 1, 'an integer >= 1')
 check('n_embd', n_embd >= 1, 'an integer >= 1')
-check('n_embd', n_embd % n_head == 0,
-      f'a multiple of n_head={n_head} (each head gets n_embd // n_head channels)')
 check('dropout', math.isfinite(dropout) and 0 <= dropout < 1, 'a number >= 0 and < 1')
 check('max_iters', max_iters >= 1, 'an integer >= 1')
 check('eval_interval', eval_interval >= 1, 'an integer >= 1')
@@ -353,51 +325,20 @@ check('num_samples', num_samples >= 0, 'an integer >= 0')
 check('max_new_tokens', max_new_tokens >= 0, 'an integer >= 0')
 check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number >= 0')
 check('top_k', top_k >= 0, 'an integer >= 0')
-check('attention_layer', -n_layer <= attention_layer < n_layer,
-      f'a block: 0 to {n_layer - 1}, or -1 for the last')
-# float16 needs a gradient scaler, which an Apple GPU has from torch 2.8 on
-if device == 'mps' and dtype == 'float16' and torch.__version__ < '2.8':
-    fail(f'--dtype=float16 on an Apple GPU needs torch 2.8 or newer, this is {torch.__version__}: '
-         f'use --dtype=bfloat16 or float32, or pip install -U torch')
 if not ckpt_path: fail('--ckpt_path is empty: name the checkpoint file, e.g. --ckpt_path=gpt.pt')
-# a checkpoint is written next to ckpt_path, then renamed: try that now, not after an hour
-if not sample_only:
-    probe = f'{ckpt_path}.{os.getpid()}.tmp'  # one per process: torchrun starts several
-    try:
-        open(probe, 'wb').close()
-        os.remove(probe)
-        problem = 'it is a folder' if os.path.isdir(ckpt_path) else None
-    except OSError as e:
-        problem = e.strerror
-    if problem:
-        fail(f'--ckpt_path={ckpt_path} cannot be written ({problem}): pass a file in a folder '
-             f'that exists and can be written')
-
-# the first line says which sizes apply, and why. Under torchrun (several processes, below) each
-# process has a RANK, and process 0 alone prints
-master = int(os.environ.get('RANK', '0')) == 0
-if sizes == 'gpu':
-    reason = 'a run from a file' if auto else f"sizes = 'gpu' in {place}"
-    if 'sizes' in flagged:
-        reason = '--sizes=gpu'
-    first_line = f"sizes: gpu, nanoGPT's shakespeare_char (device {device}, {reason})"
-    if kept:
-        first_line += f"; kept from flags: {', '.join(kept)}"
-else:
-    first_line = f'sizes: laptop, as written in {place} (device {device}'
-    if 'sizes' in flagged:
-        first_line += ', --sizes=laptop'
-    if auto and on_cuda:
-        first_line += "; sizes = 'gpu' in the cell for nanoGPT's"
-    first_line += ')'
-if master:
-    print(first_line)
 
 # -----------------------------------------------------------------------------
-# checkpoints, read: --resume and --sample_only go on from one. It fixes the model's shape, the
-# mode, the vocabulary and the data file, so it is read before the data. weights_only=True:
-# torch.load rebuilds only tensors and containers, so a checkpoint file cannot run code
+# the values that run. A run that goes on from a checkpoint (--resume, --sample_only) is the run
+# that was started: it takes every hyperparameter the checkpoint saved, except those given again
+# as flags; its model's shape and mode cannot change, and the sizes never apply to it. A new run
+# takes the sizes: 'gpu' puts nanoGPT's shakespeare_char values over every key not set by a flag
+# (its betas and grad_clip are this file's on every device); 'auto' picks 'gpu' on a CUDA device
+# in a run from a file (python gpt.py, %run gpt.py), while a cell pasted into a notebook runs its
+# globals as written. bfloat16 needs compute capability 8.0 or newer (A100, H100); older GPUs
+# (T4, V100) get float16 and a gradient scaler. weights_only=True: torch.load rebuilds only
+# tensors and containers, so a checkpoint file cannot run code
 checkpoint = None
+this_run = ['resume', 'sample_only', 'ckpt_path', 'device']  # this run's own, never restored
 if resume or sample_only:
     try:
         checkpoint = torch.load(ckpt_path, map_location='cpu', weights_only=True)
@@ -409,26 +350,76 @@ if resume or sample_only:
              f'or holds more than tensors', 1)
     saved_keys = {'model', 'optimizer', 'scaler', 'config', 'itos', 'max_len', 'iter', 'best_val',
                   'time', 'torch_rng', 'python_rng'}
-    shape_keys = ['block_size', 'n_embd', 'n_head', 'n_layer']
     complete = isinstance(checkpoint, dict) and saved_keys <= checkpoint.keys()
     if complete:
         config = checkpoint['config']
-        complete = isinstance(config, dict) and {*shape_keys, 'mode', 'dataset'} <= config.keys()
+        complete = isinstance(config, dict) and set(hyperparameters) <= config.keys()
     if not complete:
         fail(f'{ckpt_path} is not a checkpoint of this gpt.py (an older version, or another '
              f'program): train a new one', 1)
-    for key in shape_keys:
+    for key in ['block_size', 'n_embd', 'n_head', 'n_layer', 'mode', 'sizes']:
         saved = config[key]
-        if key in flagged and globals()[key] != saved:
+        if key in flagged and globals()[key] not in ('auto', saved):
             fail(f'--{key}={globals()[key]} cannot change on resume: {ckpt_path} has {key}={saved}')
-        globals()[key] = saved
-    if mode not in ('auto', config['mode']):
-        fail(f"--mode={mode} cannot change on resume: {ckpt_path} has mode={config['mode']}")
-    mode = config['mode']
-    if 'dataset' not in flagged:
-        dataset = config['dataset']  # the file it was trained on
-    check('attention_layer', -n_layer <= attention_layer < n_layer,  # n_layer: the checkpoint's
-          f'a block: 0 to {n_layer - 1}, or -1 for the last')
+    for key in hyperparameters:
+        if key not in flagged and key not in this_run:
+            globals()[key] = config[key]
+on_cuda = device.startswith('cuda')
+auto = sizes == 'auto'
+if auto:
+    sizes = 'gpu' if on_cuda and run_as_file else 'laptop'
+gpu_sizes = {'batch_size': 64, 'block_size': 256, 'n_layer': 6, 'n_head': 6, 'n_embd': 384,
+             'dropout': 0.2, 'max_iters': 5000, 'eval_interval': 500, 'eval_iters': 200,
+             'learning_rate': 1e-3}
+if sizes == 'gpu' and on_cuda:  # elsewhere the precision stays as written
+    capable = torch.cuda.get_device_capability(device) >= (8, 0)
+    gpu_sizes['dtype'] = 'bfloat16' if capable else 'float16'
+kept = []  # the keys whose flags are kept over the gpu sizes
+if sizes == 'gpu' and checkpoint is None:
+    for key, value in gpu_sizes.items():
+        if key in flagged:
+            kept.append(key)
+        else:
+            globals()[key] = value
+# the checks that need the final values: the sizes' or the checkpoint's
+check('n_embd', n_embd % n_head == 0,
+      f'a multiple of n_head={n_head} (each head gets n_embd // n_head channels)')
+check('attention_layer', -n_layer <= attention_layer < n_layer,
+      f'a block: 0 to {n_layer - 1}, or -1 for the last')
+# float16 needs a gradient scaler, which an Apple GPU has from torch 2.8 on
+if device == 'mps' and dtype == 'float16' and torch.__version__ < '2.8':
+    fail(f'--dtype=float16 on an Apple GPU needs torch 2.8 or newer, this is {torch.__version__}: '
+         f'use --dtype=bfloat16 or float32, or pip install -U torch')
+
+# the first line says which values run, and why. Under torchrun (several processes, below) each
+# process has a RANK, and process 0 alone prints
+master = int(os.environ.get('RANK', '0')) == 0
+place = 'the file' if run_as_file else 'this notebook cell'
+if checkpoint is not None:
+    action = 'sampling from' if sample_only else 'resuming'
+    first_line = (f"{action} {ckpt_path} from step {checkpoint['iter']}, with the settings it "
+                  f"saved (device {device}")
+    changed = []  # the saved values that flags replace
+    for key in flagged:
+        if key not in this_run and globals()[key] != config[key]:
+            changed.append(key)
+    if changed:
+        first_line += f"; changed by flags: {', '.join(changed)}"
+elif sizes == 'gpu':
+    reason = 'a run from a file' if auto else f"sizes = 'gpu' in {place}"
+    if 'sizes' in flagged:
+        reason = '--sizes=gpu'
+    first_line = f"sizes: gpu, nanoGPT's shakespeare_char (device {device}, {reason}"
+    if kept:
+        first_line += f"; kept from flags: {', '.join(kept)}"
+else:
+    first_line = f'sizes: laptop, as written in {place} (device {device}'
+    if 'sizes' in flagged:
+        first_line += ', --sizes=laptop'
+    if auto and on_cuda:
+        first_line += "; sizes = 'gpu' in the cell for nanoGPT's"
+if master:
+    print(first_line + ')')
 
 # -----------------------------------------------------------------------------
 # data: in names mode each non-blank line, stripped, is one item (a name, a word); in text mode
@@ -462,12 +453,16 @@ if names_mode and text is not None:
 
 # the vocabulary: in names mode '.' (index 0), a name's start and end, then the characters of the
 # names; in running text every character that occurs, newline included
+# a file too small to split is refused before any work on it
+if names_mode and text is not None and len(lines) < 10:
+    fail(f'{dataset} has too few lines ({len(lines)}): it needs at least 10 (one name per '
+         f'line) so that train, val and test are not empty', 1)
+if not names_mode and text is not None and len(text) < 10 * (block_size + 1):
+    fail(f'{dataset} has {len(text)} characters: it needs at least {10 * (block_size + 1)} '
+         f'(val must hold a block)', 1)
 if text is None:
     itos = checkpoint['itos']
 elif names_mode:
-    if len(lines) < 10:
-        fail(f'{dataset} has too few lines ({len(lines)}): it needs at least 10 (one name per '
-             f'line) so that train, val and test are not empty', 1)
     itos = ['.'] + sorted(set(''.join(lines)) - {'.'})
 else:
     itos = sorted(set(text))
@@ -555,9 +550,6 @@ def get_batch(split, generator=None):  # (B, T) inputs and (B, T) targets, int64
 # the checks that need the data: block_size is final now (from a checkpoint, the checkpoint's)
 if names_mode and text is not None and block_size < max_len + 1:
     fail(f'the longest name needs --block_size={max_len + 1} or more (block_size is {block_size})')
-if not names_mode and text is not None and len(text) < 10 * (block_size + 1):
-    fail(f'{dataset} has {len(text)} characters: it needs at least {10 * (block_size + 1)} '
-         f'(val must hold a block)', 1)
 # the prompt: characters of the vocabulary; in names mode the start of every name ('': none).
 # A text with no newline at all (one long line) starts from its first character instead (and a
 # checkpoint without its file, from the prompt its run used)
@@ -613,9 +605,29 @@ if ddp:
     torch.distributed.init_process_group('nccl' if nccl else 'gloo')  # Windows has no NCCL
 accum = gradient_accumulation_steps // world  # this process's share of the micro-batches
 
+def close_process_group():  # at the end, in every process: all leave together
+    # gloo's threads hand each collective's tensors back to Python, which needs its lock: one still
+    # doing so as Python exits is stopped mid-way, and the process aborts. The barrier waits with
+    # that lock free, so all earlier collectives are handed back before any process goes on
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
 # -----------------------------------------------------------------------------
 # checkpoints, written: when val improves, and when a run is stopped early. One holds everything
-# a step depends on: the weights, Adam's moments, the loss scale, the step, the random streams
+# a step depends on: the weights, Adam's moments, the loss scale, the step, the random streams.
+# It is written next to ckpt_path, then renamed: try that now, not after an hour of training
+if not sample_only:
+    probe = f'{ckpt_path}.{os.getpid()}.tmp'  # one per process: torchrun starts several
+    try:
+        open(probe, 'wb').close()
+        os.remove(probe)
+        problem = 'it is a folder' if os.path.isdir(ckpt_path) else None
+    except OSError as e:
+        problem = e.strerror
+    if problem:
+        fail(f'--ckpt_path={ckpt_path} cannot be written ({problem}): pass a file in a folder '
+             f'that exists and can be written')
+
 def save_checkpoint(it, best_val, seconds):  # seconds: of training, so far
     state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
              'scaler': scaler.state_dict(), 'iter': it, 'best_val': best_val, 'time': seconds,
@@ -719,8 +731,7 @@ def stop_and_save(it, signum, loss, best_val, seconds):
         print(f'interrupted at iter {it}: checkpoint saved to {ckpt_path}; '
               f'continue with --resume=True')
     if ddp:
-        torch.distributed.barrier()  # the others wait until the checkpoint is written
-        torch.distributed.destroy_process_group()
+        close_process_group()  # the others wait until the checkpoint is written
     sys.exit(128 + signum)  # the shell's code for a run ended by this signal: 130 for Ctrl-C
 
 # -----------------------------------------------------------------------------
@@ -826,7 +837,7 @@ if not sample_only:
                 stop_and_save(it, signum, loss, best_val, time.time() - t0)
     train_time = time.time() - t0
     if ddp:
-        torch.distributed.destroy_process_group()
+        close_process_group()
     if not master:
         sys.exit(0)  # the other processes are done: process 0 has the same weights
     if losses is None:  # resumed from a checkpoint at max_iters or beyond: no step to take

@@ -2,7 +2,8 @@
 Chapter 3: a multilayer perceptron (Bengio et al. 2003). Instead of a table of counts per
 context, every character gets a learned embedding vector; the vectors of the block_size previous
 characters are concatenated and fed through one tanh hidden layer (with BatchNorm) to the
-next-character logits.
+next-character logits. Training changes too: minibatches of 256 with AdamW (weight decay 0.01) and
+a one-cycle schedule, where chapter 2 took full-batch steps: a steadier, faster descent.
 Run: python mlp.py   (override anything: python mlp.py --max_iters=2000)
 Result with defaults, 2 CPU cores: val 2.0762, test 2.0764, 20,875 params, 15.3 s.
 """

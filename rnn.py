@@ -1,6 +1,7 @@
 """
-Chapter 5: a recurrent network. Context is no longer a fixed window: a hidden state h is
-carried from character to character, so each prediction can depend on the whole prefix.
+Chapter 5: a recurrent network: a hidden state h carried from character to character, so each
+prediction can depend on the whole prefix. It trains on padded whole-name rows (every position
+at once, padding masked) and clips the gradient's norm: a long chain of steps can blow it up.
 A cell maps (x_t, h_{t-1}) -> h_t; cell='rnn' is the plain tanh (Elman) cell, cell='gru'
 adds gates that let the state (and its gradient) pass through time unchanged.
 Run: python rnn.py   (override anything: python rnn.py --cell=gru)

@@ -624,3 +624,53 @@ def test_gpt_each_run_writes_its_checkpoint_through_a_temporary_file_of_its_own(
     assert written == [f'{ckpt}.{os.getpid()}.tmp'] and ckpt.exists()
     assert sorted(os.listdir(tmp_path)) == ['c.pt']  # renamed into place: nothing left over
 
+
+
+# ---------------------------------------------------------------- issue 33: resume, torchrun
+
+def masked(out):  # the final line and the samples, the training time masked
+    return re.sub(r'time=[\d.]+s', 'time=', out.split('final:')[1])
+
+
+@pytest.mark.skipif(not hasattr(signal, 'SIGINT') or os.name == 'nt',
+                    reason='sends SIGINT to a child process (POSIX)')
+def test_gpt_resume_alone_continues_the_run_that_was_started(tmp_path):
+    # separate processes: the run that is stopped knows nothing of the one that resumes it
+    (tmp_path / 'text.txt').write_text(SHAKESPEARE, encoding='utf-8')
+    started = [*GPT_TINY, f'--dataset={tmp_path / "text.txt"}', '--max_iters=60',
+               '--eval_interval=15', '--learning_rate=0.005', '--dropout=0.1', '--warmup_iters=7',
+               '--seed=7']
+    command = [sys.executable, GPT, '--device=cpu', f'--ckpt_path={tmp_path / "c.pt"}']
+    p = subprocess.Popen(command + started, cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, encoding='utf-8',
+                         env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    for line in p.stdout:
+        if line.startswith('iter ') and '| loss' in line:  # training has started: press Ctrl-C
+            p.send_signal(signal.SIGINT)
+            break
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and 'continue with --resume=True' in out, err
+    stopped = int(re.search(r'interrupted at iter (\d+)', out)[1])
+    assert 0 < stopped < 60
+    resumed = subprocess.run(command + ['--resume=True'], cwd=ROOT, capture_output=True,
+                             text=True, encoding='utf-8', timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    first = resumed.stdout.splitlines()[0]
+    assert first.startswith(f'resuming {tmp_path / "c.pt"} from step {stopped},'), first
+    assert 'changed by flags' not in first
+    assert f'iter {stopped + 1}/60' in resumed.stdout   # on from where it stopped, to max_iters 60
+    rc, whole, err = run('gpt.py', *started, f'--ckpt_path={tmp_path / "whole.pt"}')
+    assert rc == 0, err
+    assert masked(resumed.stdout) == masked(whole)     # the same result and samples
+
+
+def test_gpt_torchrun_ends_clean(tmp_path):
+    # two processes that train, save and sample: each exits 0, none killed by a signal
+    p = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone',
+                        '--nproc_per_node=2', GPT, '--device=cpu', *GPT_TINY,
+                        '--gradient_accumulation_steps=2', f'--ckpt_path={tmp_path / "c.pt"}'],
+                       cwd=ROOT, capture_output=True, text=True, encoding='utf-8', timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count('final:') == 1, p.stdout[-3000:]
+    for sign in ['terminate called', 'SIGABRT', 'Signal ', 'exitcode', 'Traceback']:
+        assert sign not in p.stderr, p.stderr[-3000:]

@@ -2,6 +2,7 @@
 that it runs and learns. Run: python -m pytest -q test_mlp.py"""
 import contextlib, io
 import pytest
+from conftest import put_back
 import torch
 import torch.nn.functional as F
 from test_scripts import (NET_TINY, after_final, expected_split, few_names, load, names_in,
@@ -29,7 +30,7 @@ def mlp(few_names, tmp_path_factory):
                           for g in self.param_groups])
             return super().step(*args, **kwargs)
     out = io.StringIO()
-    with pytest.MonkeyPatch.context() as monkeypatch, contextlib.redirect_stdout(out):
+    with pytest.MonkeyPatch.context() as monkeypatch, contextlib.redirect_stdout(out), put_back():
         monkeypatch.setattr(torch.optim, 'AdamW', AdamW)
         g = load('mlp.py', *TINY, f'--dataset={path}', monkeypatch=monkeypatch)
     g.update(stdout=out.getvalue(), path=str(path), steps=steps)

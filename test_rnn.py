@@ -2,6 +2,7 @@
 Run: python -m pytest -q test_rnn.py"""
 import os
 import pytest
+from conftest import put_back
 import torch
 from test_scripts import (ROOT, RNN_TINY, after_final, assert_one_line_error, few_names, load,
                           load_fails, names_in)
@@ -13,7 +14,7 @@ CELL = [*RNN_TINY, '--max_iters=2', '--eval_interval=2', '--num_samples=0']
 def cell(request, few_names):
     # reaches inside: the model's weights, to write the cell's formula out with them; one run per
     # cell, shared by the tests that only read the model
-    with pytest.MonkeyPatch.context() as monkeypatch:
+    with pytest.MonkeyPatch.context() as monkeypatch, put_back():
         g = load('rnn.py', *CELL, few_names, f'--cell={request.param}', monkeypatch=monkeypatch)
     g['model'].eval()  # dropout off
     return g

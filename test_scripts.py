@@ -3,11 +3,14 @@
 Most tests run a script as a user would (a subprocess: exit code, printed lines, files written).
 Some run it in-process with runpy to look at a tensor it leaves behind (the model, the split):
 each of those says why it has to reach inside."""
-import ast, contextlib, functools, http.server, importlib.util, io, math, os, random, re
-import runpy, shutil, signal, subprocess, sys, threading, urllib.request
+import ast, contextlib, functools, http.server, io, math, os, random, re
+import runpy, shutil, signal, subprocess, sys, threading, types, urllib.request
 import pytest
 import torch
 import torch.nn.functional as F
+
+import conftest
+from conftest import needs
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 NAMES_SCRIPTS = ['bigram_count.py', 'bigram_nn.py', 'mlp.py', 'wavenet.py', 'rnn.py']
@@ -310,7 +313,7 @@ def test_a_pasted_cell_runs_its_edited_globals_and_ignores_the_kernel_arguments(
     assert rc == 0 and final(out)['val'] == edited['val'] != 2.4533  # 2.4533: the default's val
 
 
-@pytest.mark.skipif(importlib.util.find_spec('IPython') is None, reason='IPython is not installed')
+@needs('IPython', 'pip install ipython')
 def test_percent_run_in_a_notebook_applies_the_flags(tmp_path):
     # Jupyter's %run (ipykernel loaded) and IPython's: the flags after the file name apply
     (tmp_path / 'run.ipy').write_text(
@@ -437,7 +440,6 @@ def test_running_out_of_memory_is_one_line_naming_what_to_lower(script, monkeypa
 
 
 def test_scripts_and_tests_fetch_missing_data_the_same_way(tmp_path, monkeypatch, capsys):
-    import conftest
     served = tmp_path / 'served'
     served.mkdir()
     (served / 'names.txt').write_text('\n'.join(names_in(os.path.join(ROOT, 'names.txt'))[:500]))
@@ -467,6 +469,32 @@ def test_scripts_and_tests_fetch_missing_data_the_same_way(tmp_path, monkeypatch
     assert rc == 0, err
     assert os.listdir(work) == ['names.txt'] and 'final:' in out
     assert (work / 'names.txt').read_bytes() == (served / 'names.txt').read_bytes()
+
+
+def test_what_a_script_changes_in_this_interpreter_is_put_back_after_every_test(request,
+                                                                                tmp_path,
+                                                                                monkeypatch):
+    # most runs are in pytest's own process: gpt.py installs its excepthook and signal handlers,
+    # asks for 'high' matmul precision, reconfigures stdout and draws random numbers. The autouse
+    # fixture (conftest.restore_interpreter) puts all of it back; here its put_back() is run
+    # around a real run on a console of its own, the way it wraps every test
+    assert 'restore_interpreter' in request.fixturenames      # it wraps every test
+    console = io.TextIOWrapper(io.BytesIO(), encoding='utf-8', errors='strict')
+    monkeypatch.setattr(sys, 'stdout', console)  # a console, as a terminal or `pytest -s` has
+    before = conftest.interpreter_state()
+    with conftest.put_back():
+        sys.argv = ['gpt.py', '--device=cpu', *GPT_TINY, '--max_iters=1', '--eval_iters=1',
+                    '--max_new_tokens=1', f'--ckpt_path={tmp_path / "c.pt"}']
+        os.chdir(ROOT)
+        runpy.run_path(os.path.join(ROOT, 'gpt.py'), run_name='__main__')
+        torch.set_default_dtype(torch.float64)    # no script does these three yet; one may
+        torch.set_num_threads(1)
+        random.random()
+        during = conftest.interpreter_state()
+    after = conftest.interpreter_state()
+    assert set(conftest.changed(before, during)) == set(before) - {'cwd', 'stdout'}  # the rest
+    assert during['stdout_errors'] == 'replace'
+    assert conftest.changed(before, after) == [] and console.errors == 'strict'
 
 
 def test_the_suite_runs_where_posix_signals_do_not_exist():
@@ -754,25 +782,37 @@ def test_rnn_unknown_cell_is_refused(monkeypatch, capsys):
 
 # ---------------------------------------------------------------- gpt.py
 
-@pytest.fixture(scope='module')
-def gpt_run(tmp_path_factory):
-    """One tiny finished run, shared: its output, and its checkpoint (copy it before changing it).
-    Val improves at the last evaluation, so the checkpoint holds the end of the run."""
+SHAKESPEARE = open(os.path.join(ROOT, 'input.txt'), encoding='utf-8').read()[:20000]
+
+
+@pytest.fixture(scope='session')
+def trained(tmp_path_factory):
+    """One tiny finished gpt.py run on 20,000 characters of Shakespeare, shared by every test of
+    gpt.py that needs a trained model: its globals, output, checkpoint and flags. Never written to:
+    tests copy the checkpoint (the ckpt fixture) or only read it (--sample_only). Val improves at
+    the last evaluation, so the checkpoint holds the end of the run. The decay settings are off
+    their defaults, so a default written in place of the flag shows."""
     folder = tmp_path_factory.mktemp('gpt')
-    rc, out, err = run('gpt.py', *GPT_TINY, f'--ckpt_path={folder / "c.pt"}')
-    assert rc == 0, err
-    return out, folder / 'c.pt'
+    (folder / 'text.txt').write_text(SHAKESPEARE, encoding='utf-8')
+    args = [*GPT_TINY, f'--dataset={folder / "text.txt"}', f'--ckpt_path={folder / "c.pt"}']
+    # reaches inside: the model, the optimizer and the schedule are looked at, not printed
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()) as out, \
+            conftest.put_back():
+        g = load('gpt.py', *args, '--weight_decay=0.05', '--lr_decay=0.2', monkeypatch=mp)
+    text = out.getvalue().split('final:')[1].split('\n', 1)[1]  # the prompt, 40 characters, '\n'
+    return types.SimpleNamespace(g=g, args=args, out=out.getvalue(), text=text,
+                                 ckpt=folder / 'c.pt', dataset=folder / 'text.txt')
 
 
 @pytest.fixture
-def ckpt(gpt_run, tmp_path):
+def ckpt(trained, tmp_path):
     path = tmp_path / 'c.pt'
-    shutil.copy(gpt_run[1], path)
+    shutil.copy(trained.ckpt, path)
     return path
 
 
-def test_gpt_runs_and_streams_the_requested_characters(gpt_run):
-    out, path = gpt_run
+def test_gpt_runs_and_streams_the_requested_characters(trained):
+    out, path = trained.out, trained.ckpt
     numbers = final(out)
     assert 'test' not in numbers and numbers['val'] < math.log(65)  # no test split; it learned
     vals = evals(out)
@@ -783,15 +823,15 @@ def test_gpt_runs_and_streams_the_requested_characters(gpt_run):
     assert torch.load(path, weights_only=True)['iter'] == 20
 
 
-def test_gpt_resuming_a_finished_run_prints_its_result_and_samples(gpt_run, ckpt):
+def test_gpt_resuming_a_finished_run_prints_its_result_and_samples(trained, ckpt):
     rc, out, err = run('gpt.py', *GPT_TINY, f'--ckpt_path={ckpt}', '--resume=True')
     assert rc == 0, err
     assert 'iter ' not in out                                   # no step left to take
     strip = lambda out: re.sub(r'time=[\d.]+s', '', out.split('final:')[1])
-    assert strip(out) == strip(gpt_run[0])    # the run's own result, then the same samples
+    assert strip(out) == strip(trained.out)   # the run's own result, then the same samples
 
 
-def test_gpt_sample_only_reproduces_the_text_and_top_k_1_is_greedy(gpt_run, ckpt):
+def test_gpt_sample_only_reproduces_the_text_and_top_k_1_is_greedy(trained, ckpt):
     texts = {}
     for name, flags in [('again', []), ('top1', ['--top_k=1']), ('greedy', ['--temperature=0']),
                         ('top1b', ['--top_k=1', '--seed=5'])]:
@@ -799,10 +839,9 @@ def test_gpt_sample_only_reproduces_the_text_and_top_k_1_is_greedy(gpt_run, ckpt
         assert rc == 0, err
         assert 'final:' not in out and 'iter ' not in out       # no training
         texts[name] = out.split('\n', 2)[2]                     # after the sizes and data lines
-    trained = gpt_run[0].split('final:')[1].split('\n', 1)[1]
-    assert texts['again'] == trained                            # same seed, same text
+    assert texts['again'] == trained.text                       # same seed, same text
     assert texts['top1'] == texts['greedy'] == texts['top1b']   # only the likeliest: no chance
-    assert texts['greedy'] != trained
+    assert texts['greedy'] != trained.text
 
 
 def test_gpt_attention_is_causal(ckpt, monkeypatch, capsys):
@@ -1259,7 +1298,8 @@ def encoder_run():
     """One short run on all the names, shared by the tests that look at what it left behind
     (in-process: they need the model and the split it was scored on)."""
     # (capsys and monkeypatch belong to one test: a shared run captures by hand)
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()) as out:
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()) as out, \
+            conftest.put_back():
         g = load('encoder.py', *ENC_LEARN, monkeypatch=mp)
     g['model'].eval()  # dropout off: the same input gives the same output
     return g, out.getvalue()

@@ -1,6 +1,7 @@
 """Tests of wavenet.py, round two: what the tree computes, not only that it runs and learns.
 Run: python -m pytest -q test_wavenet.py"""
 import pytest
+from conftest import put_back
 import torch
 import torch.nn.functional as F
 from test_scripts import NET_TINY, after_final, few_names, load, names_in
@@ -12,7 +13,7 @@ TREE = [*NET_TINY, '--max_iters=2', '--eval_interval=2', '--num_samples=0']
 def tree(few_names):
     # reaches inside: the model (its embedding, levels and head) is what the tests look at; a
     # module fixture runs the script once for the tests that only read the model
-    with pytest.MonkeyPatch.context() as monkeypatch:
+    with pytest.MonkeyPatch.context() as monkeypatch, put_back():
         g = load('wavenet.py', *TREE, few_names, '--block_size=8', monkeypatch=monkeypatch)
     g['model'].eval()  # BatchNorm on its running statistics: every row on its own
     return g

@@ -583,18 +583,25 @@ def test_other_line_formats_work(tmp_path):
 # ---------------------------------------------------------------- every names chapter
 
 @pytest.mark.parametrize('script', NAMES_SCRIPTS + ['gpt.py', 'encoder.py'])
-def test_every_names_chapter_uses_the_same_split(script, few_names, tmp_path, monkeypatch, capsys):
-    # the split is a list of names inside the script: only its globals show it
-    path = few_names.split('=', 1)[1]
-    args = [*TINY[script], few_names, '--num_samples=0']
+def test_every_names_chapter_uses_the_same_split_and_vocabulary(script, tmp_path, monkeypatch,
+                                                                 capsys):
+    # the split and the vocabulary are inside the script: only its globals show them. STYLE.md:
+    # '.' (index 0), then the file's characters sorted, capitals and accents too
+    names = names_in(os.path.join(ROOT, 'names.txt'))[:400]
+    path = tmp_path / 'mixed.txt'
+    path.write_text('\n'.join(names[:200] + ['Zoë', 'José', 'Ann-Marie', 'Åsa'] + names[200:]),
+                    encoding='utf-8')
+    args = [*TINY[script], f'--dataset={path}', '--num_samples=0']
     if script != 'bigram_count.py':
         args += ['--max_iters=1', '--eval_interval=1']
     if script == 'gpt.py':
         args += [f'--ckpt_path={tmp_path / "c.pt"}']
     if script == 'encoder.py':
-        args = [*ENC_TINY, few_names, '--max_iters=1', '--eval_interval=1']
+        args = [*ENC_TINY, f'--dataset={path}', '--max_iters=1', '--eval_interval=1']
     g = load(script, *args, monkeypatch=monkeypatch)
     assert g['splits'] == expected_split(path)
+    assert g['itos'] == ['.'] + sorted(set(''.join(names_in(path))))
+    assert all(g['stoi'][c] == i for i, c in enumerate(g['itos']))
 
 
 @pytest.mark.parametrize('script', NAMES_SCRIPTS + ['gpt.py'])
@@ -1475,3 +1482,36 @@ def test_encoder_refuses_bad_input_in_one_line(args, words, code, tmp_path, monk
     rc, out, err = load_fails('encoder.py', *ENC_TINY, *args, monkeypatch=monkeypatch, capsys=capsys)
     assert_one_line_error(rc, out, err, *words)
     assert rc == code
+
+
+# ---------------------------------------------------------------- what a refactor could slip in
+
+@pytest.fixture(scope='session')
+def names_400(tmp_path_factory):  # the first 400 names: every chapter builds on them in a blink
+    path = tmp_path_factory.mktemp('data') / 'names400.txt'
+    path.write_text('\n'.join(names_in(os.path.join(ROOT, 'names.txt'))[:400]))
+    return path
+
+
+@pytest.mark.parametrize('script', ['rnn.py', 'gpt.py', 'encoder.py'])
+def test_a_batch_of_names_holds_every_name_whole_and_is_cut_to_the_longest(script, names_400,
+                                                                          tmp_path, monkeypatch):
+    # a batch of padded names is cut to its longest name: cut shorter, long names would never
+    # train their ends; not cut, every batch would compute on the padding of the longest name
+    # of the whole split. Reaches inside: get_batch, drawn from many times
+    extra = {'rnn.py': RNN_TINY, 'gpt.py': [*GPT_TINY, f'--ckpt_path={tmp_path / "c.pt"}'],
+             'encoder.py': ENC_TINY}[script]
+    g = load(script, *extra, f'--dataset={names_400}', '--max_iters=1', '--eval_interval=1',
+             monkeypatch=monkeypatch)
+    torch.manual_seed(0)
+    for _ in range(20):
+        if script == 'encoder.py':
+            X, lens, _ = g['get_batch']()
+            assert (X[torch.arange(len(X)), lens - 1] == 0).all()   # each name ends with its '.'
+            assert X.size(1) == lens.max()                          # and the longest fills it
+            continue
+        X, Y = g['get_batch']('train')
+        ends = (Y == 0).sum(dim=1)                                 # the '.' each name ends with
+        assert (ends == 1).all(), 'a name of the batch lost its end'
+        assert (Y[:, -1] >= 0).any(), 'the batch is wider than its longest name'
+        assert X.shape == Y.shape

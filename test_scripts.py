@@ -1515,3 +1515,57 @@ def test_a_batch_of_names_holds_every_name_whole_and_is_cut_to_the_longest(scrip
         assert (ends == 1).all(), 'a name of the batch lost its end'
         assert (Y[:, -1] >= 0).any(), 'the batch is wider than its longest name'
         assert X.shape == Y.shape
+
+
+def test_gpt_under_torchrun_the_processes_share_the_accumulation_steps(names_400, tmp_path,
+                                                                      monkeypatch, capsys):
+    # --gradient_accumulation_steps is the whole step's micro-batches, shared among torchrun's
+    # processes (as nanoGPT): the batch of a step stays the same however many GPUs there are.
+    # Reaches inside: process 0 of 2 in this process, its process group and DDP faked; the
+    # micro-batches it runs are counted as its wrapped model is called
+    calls = []
+
+    class FakeDDP(torch.nn.Module):  # what DDP does to the forward pass: nothing, here
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *args):
+            calls.append(len(args[0]))
+            return self.module(*args)
+    for name in ['init_process_group', 'destroy_process_group', 'barrier', 'all_reduce']:
+        monkeypatch.setattr(torch.distributed, name, lambda *args, **kwargs: None)
+    monkeypatch.setattr(torch.nn.parallel, 'DistributedDataParallel', FakeDDP)
+    args = [*GPT_TINY, f'--dataset={names_400}', '--max_iters=2', '--eval_interval=2',
+            '--num_samples=0', '--gradient_accumulation_steps=4', f'--ckpt_path={tmp_path / "c.pt"}']
+    for world in [2, 4]:
+        calls.clear()
+        for key, value in [('RANK', '0'), ('LOCAL_RANK', '0'), ('WORLD_SIZE', str(world))]:
+            monkeypatch.setenv(key, value)
+        load('gpt.py', *args, monkeypatch=monkeypatch)
+        assert calls == [8] * (2 * 4 // world), world    # 2 steps of 4 // world micro-batches
+    assert 'final:' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('script', ['mlp.py', 'wavenet.py'])
+def test_batchnorm_running_statistics_are_the_training_sets(script, names_400, monkeypatch):
+    # evaluation and sampling normalise with BatchNorm's running statistics: they must stand for
+    # the training set, an average over many batches, not the last batch alone. A learning rate
+    # so small that the weights stay put, and small batches: the running mean and variance of
+    # the first layer against the mean and variance of its pre-activations over every train row
+    g = load(script, *NET_TINY, f'--dataset={names_400}', '--batch_size=8', '--max_iters=60',
+             '--eval_interval=60', '--learning_rate=1e-7', '--num_samples=0',
+             monkeypatch=monkeypatch)
+    model, (X, _) = g['model'], g['data']['train']
+    with torch.no_grad():
+        emb = model.tok_emb(X)                                      # (N, block_size, n_embd)
+        if script == 'mlp.py':
+            fc, bn = model.fc, model.bn
+            pre = fc(emb.flatten(1))                                # (N, n_hidden)
+        else:
+            fc, bn = model.levels[0].fc, model.levels[0].bn
+            pre = fc(emb.reshape(len(X), -1, 2 * g['n_embd'])).flatten(0, 1)  # a row per pair
+    mean, std = pre.mean(0), pre.std(0)
+    off_mean = ((bn.running_mean - mean).abs() / std).mean().item()  # here: about 0.05
+    off_var = (bn.running_var / std ** 2).log().abs().mean().item()  # here: about 0.1
+    assert off_mean < 0.15 and off_var < 0.3, (off_mean, off_var)

@@ -1571,3 +1571,21 @@ def test_batchnorm_running_statistics_are_the_training_sets(script, batch, names
     off_mean = ((bn.running_mean - mean).abs() / std).mean().item()  # here: about 0.05
     off_var = (bn.running_var / std ** 2).log().abs().mean().item()  # here: about 0.1
     assert off_mean < 0.15 and off_var < 0.3, (off_mean, off_var)
+
+
+@pytest.mark.parametrize('script', ['mlp.py', 'wavenet.py', 'rnn.py', 'encoder.py'])
+def test_the_one_cycle_schedule_spans_exactly_max_iters(script, names_400, monkeypatch):
+    # one-cycle over 10 steps: from learning_rate / 25 up to learning_rate at 30% of the steps
+    # (the 3rd), annealed to that / 1e4 at the last step, not before it and not after it.
+    # Reaches inside: the rate of every step is read as the optimizer takes it
+    rates = []
+    real_step = torch.optim.AdamW.step
+
+    def watch(self, *args, **kwargs):
+        rates.append(self.param_groups[0]['lr'])
+        return real_step(self, *args, **kwargs)
+    monkeypatch.setattr(torch.optim.AdamW, 'step', watch)
+    load(script, *TINY[script], f'--dataset={names_400}', '--max_iters=10', '--eval_interval=10',
+         '--learning_rate=0.001', monkeypatch=monkeypatch)
+    assert len(rates) == 10 and max(rates) == rates[2] == pytest.approx(0.001)
+    assert rates[0] == pytest.approx(0.001 / 25) and rates[-1] == pytest.approx(0.001 / 25 / 1e4)

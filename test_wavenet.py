@@ -45,6 +45,7 @@ def test_a_tree_node_sees_exactly_its_own_span_of_characters(tree):
     # behaviour, whatever the layout: node j of level k depends on characters j*2^k .. j*2^k+2^k-1
     # and on no other; a tree fusing t with t + T/2 sees a scattered set instead
     model, x = tree['model'], contexts(tree)
+    assert len(model.levels) == 3                                # 8 -> 4 -> 2 -> 1
     with torch.no_grad():
         base = [model.tok_emb(x)]
         for level in model.levels:

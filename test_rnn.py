@@ -1,6 +1,6 @@
 """Tests of rnn.py, round two: what the cells compute, not only that they run and learn.
 Run: python -m pytest -q test_rnn.py"""
-import os
+import contextlib, io, os
 import pytest
 from conftest import put_back
 import torch
@@ -14,8 +14,12 @@ CELL = [*RNN_TINY, '--max_iters=2', '--eval_interval=2', '--num_samples=0']
 def cell(request, few_names):
     # reaches inside: the model's weights, to write the cell's formula out with them; one run per
     # cell, shared by the tests that only read the model
-    with pytest.MonkeyPatch.context() as monkeypatch, put_back():
-        g = load('rnn.py', *CELL, few_names, f'--cell={request.param}', monkeypatch=monkeypatch)
+    # and its two greedy samples (1e-50 is 0 in float32: greedy too, not a division by 0)
+    with pytest.MonkeyPatch.context() as monkeypatch, put_back(), \
+            contextlib.redirect_stdout(io.StringIO()) as out:
+        g = load('rnn.py', *CELL, few_names, f'--cell={request.param}', '--num_samples=2',
+                 '--temperature=1e-50', monkeypatch=monkeypatch)
+    g['stdout'] = out.getvalue()
     g['model'].eval()  # dropout off
     return g
 
@@ -55,13 +59,12 @@ def test_the_cell_computes_its_formula_and_the_head_reads_every_state(cell):
         assert torch.allclose(model(idx)[0], model(idx, torch.zeros_like(h0))[0])
 
 
-def test_sampling_feeds_back_the_state_and_one_character(few_names, monkeypatch, capsys):
+def test_sampling_feeds_back_the_state_and_one_character(cell, few_names):
     # greedy sampling written out: from '.', the likeliest character, h carried, until '.'.
-    # 1e-50 is 0 in float32: greedy too, not a division by 0. Reaches inside to replay the model
-    g = load('rnn.py', *RNN_TINY, few_names, '--num_samples=2', '--temperature=1e-50',
-             monkeypatch=monkeypatch)
-    samples = after_final(capsys.readouterr().out)[:-1]
-    model = g['model'].eval()
+    # Reaches inside to replay the model
+    g = cell
+    samples = after_final(g['stdout'])[:-1]
+    model = g['model']
     longest = max(len(w) for w in names_in(few_names.split('=', 1)[1]))  # the cap
     h = torch.zeros(1, g['n_hidden'])
     ix, out = 0, []

@@ -724,7 +724,9 @@ def test_wavenet_block_size_must_be_a_power_of_two(monkeypatch, capsys):
 # ---------------------------------------------------------------- rnn.py
 
 @pytest.mark.parametrize('cell', ['rnn', 'gru'])
-def test_rnn_runs_and_learns(cell, few_names, monkeypatch, capsys):
+def test_rnn_learns_and_its_loss_is_the_whole_split_mean_with_padding_masked(cell, few_names,
+                                                                           monkeypatch, capsys):
+    # reaches inside: the padded val rows and the model, to recompute the loss in one pass
     g = load('rnn.py', *RNN_TINY, few_names, f'--cell={cell}', '--learning_rate=0.03',
              monkeypatch=monkeypatch)
     out = capsys.readouterr().out
@@ -733,12 +735,7 @@ def test_rnn_runs_and_learns(cell, few_names, monkeypatch, capsys):
     assert final(out)['params'] == sum(p.numel() for p in g['model'].parameters())
     *samples, count = after_final(out)
     assert len(samples) == 3 and count.endswith(NEW_LINE)
-
-
-def test_rnn_loss_is_the_whole_split_mean_and_padding_is_masked(few_names, monkeypatch, capsys):
-    # reaches inside: the padded val rows and the model, to recompute the loss in one pass
-    g = load('rnn.py', *RNN_TINY, few_names, monkeypatch=monkeypatch)
-    val = final(capsys.readouterr().out)['val']
+    val = final(out)['val']
     model, (X, Y) = g['model'].eval(), g['data']['val']  # eval(): dropout off
     pad = Y < 0
     assert pad.any() and (X[pad] == 0).all()

@@ -18,6 +18,7 @@ def cell(request, few_names):
     with pytest.MonkeyPatch.context() as monkeypatch, put_back(), \
             contextlib.redirect_stdout(io.StringIO()) as out:
         g = load('rnn.py', *CELL, few_names, f'--cell={request.param}', '--num_samples=2',
+                 '--max_iters=30', '--eval_interval=30', '--learning_rate=0.03',
                  '--temperature=1e-50', monkeypatch=monkeypatch)
     g['stdout'] = out.getvalue()
     g['model'].eval()  # dropout off

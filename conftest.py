@@ -5,10 +5,19 @@ stops at once, in one line, instead of every test failing with a traceback of it
 
 SIMULATE_WINDOWS=1 removes the POSIX-only calls (SIGALRM, alarm, SIGPIPE, killpg) before any
 test module is imported: the suite must then still pass, the tests that need them skipped with a
-reason."""
-import os, signal, urllib.request
+reason.
+
+Most tests run a script in this process (runpy): whatever it changes in the interpreter (the
+excepthook, signal handlers, matmul precision, stdout's error handling, the random streams) is put
+back after every test, by restore_interpreter below, so that no test sees what another one left.
+
+A test that needs a package requirements.txt does not install (matplotlib, IPython) is marked
+`optional` and skips, saying which package and how to get it, where it is missing: the README's
+two commands pass on a fresh clone, and `python -m pytest -m optional` runs those tests alone."""
+import contextlib, importlib.util, os, random, signal, sys, urllib.request
 
 import pytest
+import torch
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 GITHUB = 'https://raw.githubusercontent.com/karpathy'
@@ -30,7 +39,76 @@ def fetch(url, path):
             os.remove(partial)
 
 
+def needs(package, install):
+    """A test's marks for an optional package: `optional`, and a skip with the reason where the
+    package is not installed."""
+    def mark(test):
+        missing = importlib.util.find_spec(package) is None
+        skip = pytest.mark.skipif(missing, reason=f'needs {package}, which requirements.txt does '
+                                                  f'not install ({install})')
+        return pytest.mark.optional(skip(test))
+    return mark
+
+
+def interpreter_state():
+    """What a script run in this process can change in the interpreter, as it stands now."""
+    names = [n for n in ('SIGINT', 'SIGPIPE', 'SIGTERM', 'SIGHUP', 'SIGALRM') if hasattr(signal, n)]
+    return {'excepthook': sys.excepthook,
+            'signals': {name: signal.getsignal(getattr(signal, name)) for name in names},
+            'matmul_precision': torch.get_float32_matmul_precision(),
+            'stdout': sys.stdout, 'stdout_errors': getattr(sys.stdout, 'errors', None),
+            'default_dtype': torch.get_default_dtype(), 'num_threads': torch.get_num_threads(),
+            'python_random': random.getstate(), 'torch_random': torch.get_rng_state(),
+            'cwd': os.getcwd(), 'argv': list(sys.argv)}
+
+
+def changed(before, after):
+    """The keys of interpreter_state() whose values differ between two snapshots."""
+    keys = []
+    for key, value in before.items():
+        if key == 'torch_random':
+            same = torch.equal(value, after[key])
+        elif key in ('excepthook', 'stdout'):
+            same = value is after[key]
+        else:
+            same = value == after[key]
+        if not same:
+            keys.append(key)
+    return keys
+
+
+@contextlib.contextmanager
+def put_back():
+    """Whatever the block changes in the interpreter (see interpreter_state) is put back."""
+    saved = interpreter_state()
+    try:
+        yield
+    finally:
+        sys.excepthook = saved['excepthook']
+        for name, handler in saved['signals'].items():
+            signal.signal(getattr(signal, name), handler)
+        torch.set_float32_matmul_precision(saved['matmul_precision'])
+        sys.stdout = saved['stdout']
+        errors = saved['stdout_errors']
+        if hasattr(sys.stdout, 'reconfigure') and sys.stdout.errors != errors:
+            sys.stdout.reconfigure(errors=errors)  # the scripts ask for errors='replace'
+        torch.set_default_dtype(saved['default_dtype'])
+        torch.set_num_threads(saved['num_threads'])
+        random.setstate(saved['python_random'])
+        torch.set_rng_state(saved['torch_random'])
+        os.chdir(saved['cwd'])
+        sys.argv = saved['argv']
+
+
+@pytest.fixture(autouse=True)
+def restore_interpreter():
+    with put_back():
+        yield
+
+
 def pytest_configure(config):
+    config.addinivalue_line('markers', 'optional: needs a package that requirements.txt does not '
+                                       'install; skipped, saying which, where it is missing')
     if os.environ.get('SIMULATE_WINDOWS') == '1':
         for name in ('SIGALRM', 'alarm', 'SIGPIPE', 'setitimer'):
             if hasattr(signal, name):

@@ -127,17 +127,18 @@ def test_a_windows_file_gives_the_same_table_and_other_encodings_one_line(script
                                                                           tmp_path, monkeypatch,
                                                                           capsys):
     # Notepad's UTF-8 starts with a BOM and ends lines with CRLF; with blank lines and spaces
-    # around names too, the table is the plain file's. Its UTF-16 ('Unicode') and a Latin-1 file
-    # are not UTF-8: one line that says so
-    names = names_in(few_names.split('=', 1)[1])
+    # around names, capitals and accents too, the table is the plain file's. Its UTF-16
+    # ('Unicode') and a Latin-1 file are not UTF-8: one line that says so
+    names = names_in(few_names.split('=', 1)[1])[:500] + ['Acme Corp', 'Zoë Ltd'] * 20
     text = '\n'.join(names)
     windows = '\r\n'.join(f' {name}  \r\n' for name in names)
+    (tmp_path / 'plain.txt').write_text(text, encoding='utf-8')
     (tmp_path / 'bom.txt').write_bytes(b'\xef\xbb\xbf' + windows.encode())
     tables = []
-    for path in [few_names.split('=', 1)[1], tmp_path / 'bom.txt']:
+    for path in [tmp_path / 'plain.txt', tmp_path / 'bom.txt']:
         g = load(script, *args, f'--dataset={path}', '--num_samples=0', monkeypatch=monkeypatch)
         tables.append(g['P'])
-        assert '\ufeff' not in g['itos']
+        assert g['itos'] == ['.'] + sorted(set(text) - {'\n'})  # no BOM, no '\r', the accent kept
     assert torch.equal(tables[0], tables[1])
     capsys.readouterr()
     (tmp_path / 'utf16.txt').write_bytes(text.encode('utf-16'))

@@ -3,6 +3,7 @@ written out here with the model's own weights, and its edges (a cp1252 console, 
 The runs and the behaviour a user sees are tested in test_scripts.py's encoder section."""
 import io, math, os, sys
 import pytest
+from conftest import put_back
 import torch
 import torch.nn.functional as F
 from test_scripts import ENC_TINY, ROOT, assert_one_line_error, load, load_fails, names_in
@@ -21,7 +22,7 @@ def few_400(tmp_path_factory):  # the first 400 names: fakes and baseline in a b
 @pytest.fixture(scope='module')
 def enc(few_400):
     """The globals of one tiny run (in-process: the tests need its model and its functions)."""
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, put_back():
         mp.setattr(sys, 'stdout', io.StringIO())
         g = load('encoder.py', *ENC_ONE, few_400, monkeypatch=mp)
     g['model'].eval()

@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from conftest import needs
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 JOURNEY = os.path.join(ROOT, 'docs', 'journey.py')
 PICTURES = ['journey.png', 'bigram_table.png', 'attention.png']
@@ -26,6 +28,8 @@ def load_journey():  # docs/journey.py as a module: importing it runs nothing an
 
 
 journey = load_journey()
+# drawing needs matplotlib: the tests that draw skip without it, saying so
+needs_matplotlib = needs('matplotlib', 'pip install -r docs/requirements.txt')
 
 
 def run_journey(*flags):
@@ -69,10 +73,12 @@ def quick(tmp_path_factory):  # one quick run for all the tests below: it takes 
     return {'out': out, 'printed': printed, 'json': record, 'before': before, 'after': after}
 
 
+@needs_matplotlib
 def test_quick_mode_leaves_docs_and_readme_alone(quick):
     assert quick['after'] == quick['before']
 
 
+@needs_matplotlib
 def test_quick_mode_prints_a_progress_line_per_chapter(quick):
     for number, chapter in enumerate(journey.CHAPTERS, start=1):
         assert f'[{number}/{len(journey.CHAPTERS)}] {journey.plain_label(chapter)} |' \
@@ -80,6 +86,7 @@ def test_quick_mode_prints_a_progress_line_per_chapter(quick):
     assert 'left |' in quick['printed']
 
 
+@needs_matplotlib
 def test_quick_pictures_are_small_valid_pngs(quick):
     for name in PICTURES:
         path = quick['out'] / name
@@ -91,6 +98,7 @@ def test_quick_pictures_are_small_valid_pngs(quick):
         assert len(data) < 1_000_000, f'{name} has {len(data):,} bytes: it must stay under 1 MB'
 
 
+@needs_matplotlib
 def test_quick_records_every_final_and_evaluation_line(quick):
     chapters = quick['json']['chapters']
     assert [c['key'] for c in chapters] == [c['key'] for c in journey.CHAPTERS]
@@ -113,6 +121,7 @@ def test_quick_records_every_final_and_evaluation_line(quick):
     assert 'val_acc' in chapters[-1]['evals'][-1]
 
 
+@needs_matplotlib
 def test_quick_table_has_one_row_per_chapter_from_the_final_lines(quick):
     markdown = (quick['out'] / 'journey.md').read_text(encoding='utf-8')
     rows = table_rows(markdown)
@@ -135,6 +144,7 @@ def test_quick_table_has_one_row_per_chapter_from_the_final_lines(quick):
     assert 'Quick mode' in markdown
 
 
+@needs_matplotlib
 def test_quick_pictures_data(quick):
     bigram = quick['json']['bigram']
     size = len(bigram['itos'])
@@ -155,6 +165,7 @@ def test_quick_pictures_data(quick):
             assert all(weight == 0 for weight in row[t + 1:])  # and never reaches the future
 
 
+@needs_matplotlib
 def test_the_json_alone_holds_the_table(quick):  # what --redraw draws from
     with open(quick['out'] / 'journey.json', encoding='utf-8') as f:
         reloaded = json.load(f)
@@ -162,6 +173,7 @@ def test_the_json_alone_holds_the_table(quick):  # what --redraw draws from
     assert journey.journey_markdown(reloaded) == markdown
 
 
+@needs_matplotlib
 def test_redraw_without_a_run_says_what_to_do(tmp_path):
     result = subprocess.run([sys.executable, JOURNEY, '--redraw', f'--out={tmp_path}'],
                             cwd=ROOT, capture_output=True, text=True, encoding='utf-8', timeout=60)
@@ -224,9 +236,9 @@ def test_readme_journey_table_is_docs_journey_md():
         readme = f.read()
     start = readme.find(journey.START_MARK)
     end = readme.find(journey.END_MARK)
-    if start < 0 or end < 0:
-        pytest.skip(f'README.md has no {journey.START_MARK} / {journey.END_MARK} markers yet: '
-                    f'the journey table is not generated there')
+    assert start >= 0 and end >= 0, (f'README.md has lost its {journey.START_MARK} / '
+                                     f'{journey.END_MARK} markers: docs/journey.py cannot put its '
+                                     f'table there')
     assert start < end, 'the journey markers are in the wrong order in README.md'
     path = os.path.join(ROOT, 'docs', 'journey.md')
     assert os.path.isfile(path), 'docs/journey.md is missing: run python docs/journey.py'

@@ -1,19 +1,25 @@
 """Tests of wavenet.py, round two: what the tree computes, not only that it runs and learns.
 Run: python -m pytest -q test_wavenet.py"""
+import contextlib, io
 import pytest
+from conftest import put_back
 import torch
 import torch.nn.functional as F
 from test_scripts import NET_TINY, after_final, few_names, load, names_in
 
-TREE = [*NET_TINY, '--max_iters=2', '--eval_interval=2', '--num_samples=0']
+TREE = [*NET_TINY, '--num_samples=0']  # 30 steps: enough for greedy choices to differ
 
 
 @pytest.fixture(scope='module')
 def tree(few_names):
     # reaches inside: the model (its embedding, levels and head) is what the tests look at; a
     # module fixture runs the script once for the tests that only read the model
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        g = load('wavenet.py', *TREE, few_names, '--block_size=8', monkeypatch=monkeypatch)
+    # and its two greedy samples (1e-50 is 0 in float32: greedy too, not a division by 0)
+    with pytest.MonkeyPatch.context() as monkeypatch, put_back(), \
+            contextlib.redirect_stdout(io.StringIO()) as out:
+        g = load('wavenet.py', *TREE, few_names, '--block_size=8', '--num_samples=2',
+                 '--temperature=1e-50', monkeypatch=monkeypatch)
+    g['stdout'] = out.getvalue()
     g['model'].eval()  # BatchNorm on its running statistics: every row on its own
     return g
 
@@ -44,6 +50,7 @@ def test_a_tree_node_sees_exactly_its_own_span_of_characters(tree):
     # behaviour, whatever the layout: node j of level k depends on characters j*2^k .. j*2^k+2^k-1
     # and on no other; a tree fusing t with t + T/2 sees a scattered set instead
     model, x = tree['model'], contexts(tree)
+    assert len(model.levels) == 3                                # 8 -> 4 -> 2 -> 1
     with torch.no_grad():
         base = [model.tok_emb(x)]
         for level in model.levels:
@@ -80,14 +87,12 @@ def test_batchnorm_in_training_pools_every_pair_of_a_level(tree):
     assert torch.allclose(out, expected, atol=1e-5)
 
 
-def test_greedy_sampling_slides_the_window_one_character_on(few_names, monkeypatch,
-                                                         capsys):
+def test_greedy_sampling_slides_the_window_one_character_on(tree, few_names):
     # greedy sampling written out: from '.'s, the likeliest character, the window slid on by one.
-    # 1e-50 is 0 in float32: greedy too, not a division by 0. Reaches inside to replay the model
-    g = load('wavenet.py', *NET_TINY, few_names, '--num_samples=2', '--temperature=1e-50',
-             monkeypatch=monkeypatch)
-    samples = after_final(capsys.readouterr().out)[:-1]
-    model = g['model'].eval()
+    # Reaches inside to replay the model
+    g = tree
+    samples = after_final(g['stdout'])[:-1]
+    model = g['model']
     longest = max(len(w) for w in names_in(few_names.split('=', 1)[1]))  # the cap
     context, out = [0] * g['block_size'], []
     with torch.no_grad():

@@ -175,7 +175,6 @@ NAMES_LONG = {'bigram_nn.py': ['--max_iters=100000', '--eval_interval=10'],
               'wavenet.py': [*TINY['wavenet.py'], '--max_iters=100000', '--eval_interval=10'],
               'rnn.py': [*TINY['rnn.py'], '--max_iters=100000', '--eval_interval=10'],
               'encoder.py': [*TINY['encoder.py'], '--max_iters=100000', '--eval_interval=10']}
-TRAINING = ['bigram_nn.py', 'mlp.py', 'wavenet.py', 'rnn.py', 'gpt.py', 'encoder.py']
 GPT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP']
 HUGE = 10 ** 12   # a batch of 10^12: its first tensor alone wants terabytes
 OUT_OF_MEMORY = {'mlp.py': [f'--batch_size={HUGE}'], 'wavenet.py': [f'--batch_size={HUGE}'],
@@ -280,6 +279,7 @@ def test_running_out_of_memory_is_one_line_naming_what_to_lower_and_code_1(scrip
             'encoder.py': ['batch_size', 'block_size', 'n_embd'],
             'gpt.py': ['batch_size', 'block_size', 'n_embd']}[script]
     assert run['code'] == 1 and 'final:' not in run['out'], run
+    assert run['err'].startswith('error: out of memory on cpu: lower --'), run
     assert run['err'].count('\n') == 1 and re.findall(r'--(\w+)=', run['err']) == keys, run
 
 

@@ -109,6 +109,8 @@ def restore_interpreter():
 def pytest_configure(config):
     config.addinivalue_line('markers', 'optional: needs a package that requirements.txt does not '
                                        'install; skipped, saying which, where it is missing')
+    config.addinivalue_line('markers', 'slow: takes a minute or more (torch.compile); skipped unless '
+                            'asked for: python -m pytest -q -m slow')
     if os.environ.get('SIMULATE_WINDOWS') == '1':
         for name in ('SIGALRM', 'alarm', 'SIGPIPE', 'setitimer'):
             if hasattr(signal, name):
@@ -124,3 +126,13 @@ def pytest_configure(config):
         except OSError as e:
             pytest.exit(f'error: {name} is missing and downloading it failed ({e}); get {url} and '
                         f'put it in {ROOT} (CI copies it from ../shared/data/)', returncode=1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """A slow test runs only when -m names slow (`python -m pytest -q -m slow`, CI's optional step):
+    the README's test command stays within its time."""
+    if 'slow' in (config.option.markexpr or ''):
+        return
+    for item in items:
+        if 'slow' in item.keywords:
+            item.add_marker(pytest.mark.skip(reason='slow: python -m pytest -q -m slow runs it'))

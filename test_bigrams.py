@@ -1,7 +1,7 @@
 """Tests of what chapters 1 and 2 compute: the counted table against its formula, the learned
 table against gradient descent written out here, and the edges (float32, files, signals, pipes).
 Each expected value is computed in the test from the file itself, never read from the script."""
-import math, os, signal, subprocess, sys
+import math, os
 import pytest
 import torch
 import torch.nn.functional as F
@@ -150,17 +150,6 @@ def test_a_windows_file_gives_the_same_table_and_other_encodings_one_line(script
         assert rc == 1
 
 
-@pytest.mark.skipif(not hasattr(signal, 'SIGPIPE'), reason='no SIGPIPE here (Windows)')
-def test_bigram_count_into_a_closed_pipe_ends_quietly():
-    # `python bigram_count.py | head -n 1`: the reader is gone before the first write. A real
-    # process: only one shows what a closed pipe does to it
-    p = subprocess.Popen([sys.executable, os.path.join(ROOT, 'bigram_count.py'), '--device=cpu'],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdout.close()
-    err = p.stderr.read().decode()
-    assert p.wait(timeout=120) == -signal.SIGPIPE and err == '', err
-
-
 # ---------------------------------------------------------------- bigram_nn.py
 
 def test_bigram_nn_is_gradient_descent_on_the_fit_plus_the_penalty(few_names, monkeypatch,
@@ -239,28 +228,3 @@ def test_bigram_nn_refuses_a_penalty_float32_cannot_hold(monkeypatch, capsys):
     assert (rc, out) == (2, '')
     assert err == ('error: --reg=1e+39 is out of range: it must be a number >= 0 and <= 3.4e38 '
                    '(the penalty is float32, and float32 ends there)\n')
-
-
-def test_bigram_nn_ctrl_c_while_training_stops_in_one_line(few_names, monkeypatch, capsys):
-    # Ctrl-C at the third training step: the signal the terminal sends, raised from inside the
-    # loss (the one call every step makes)
-    calls = []
-    cross_entropy = F.cross_entropy
-
-    def ctrl_c_at_the_third_step(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            signal.raise_signal(signal.SIGINT)
-        return cross_entropy(*args, **kwargs)
-    monkeypatch.setattr(F, 'cross_entropy', ctrl_c_at_the_third_step)
-
-    def not_handled(signum, frame):  # what runs if the script leaves Ctrl-C to python
-        pytest.fail('the script did not handle Ctrl-C: a KeyboardInterrupt traceback')
-    previous = signal.signal(signal.SIGINT, not_handled)
-    try:
-        rc, out, err = load_fails('bigram_nn.py', few_names, '--max_iters=50',
-                                  '--eval_interval=50', monkeypatch=monkeypatch, capsys=capsys)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert (rc, err) == (130, 'error: stopped by Ctrl-C\n')
-    assert 'final:' not in out and len(calls) == 3

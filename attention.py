@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# %%
 # hyperparameters: the same sizes and steps at every rung, so two rungs differ by one part alone
 dataset = 'input.txt'     # tiny Shakespeare (downloaded on first use), or any text file
 rung = 'layernorm'        # how much of the block: bigram, average, head, heads, ffwd, blocks,
@@ -32,7 +33,7 @@ seed = 1337               # seeds the initial weights, the batches and the sampl
 max_new_tokens = 500      # characters of text to generate
 temperature = 1.0         # divides the logits when sampling: < 1 safer, > 1 wilder, 0 the likeliest
 
-# -----------------------------------------------------------------------------
+# %%
 # model: the lecture's parts, in its order. Each class is one idea; LanguageModel puts together
 # as many of them as the rung asks for. Defining a class does no work: vocab_size comes from the
 # data section below, read when the model is built, right before training
@@ -164,6 +165,7 @@ class LanguageModel(nn.Module):
         loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T))
         return logits, loss
 
+# %%
 # =================================================================================================
 # the shared machinery: the same, word for word, in every chapter, and none of it is about
 # language models (the command line, the device, printing, stopping early, the data file). Skip it
@@ -292,7 +294,7 @@ def read_text(path):  # the whole file as one string, '\n' ending every line (Wi
         fail(f'cannot read {path}: {e.strerror}', 1)
 # end of the shared machinery =====================================================================
 
-# -----------------------------------------------------------------------------
+# %%
 # range checks: this chapter's values, each checked before any data is read
 rungs = ['bigram', 'average', 'head', 'heads', 'ffwd', 'blocks', 'residual', 'layernorm']
 check('rung', rung in rungs, f"one of {', '.join(rungs)}")
@@ -309,7 +311,7 @@ check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('max_new_tokens', max_new_tokens >= 0, 'an integer >= 0')
 check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number >= 0')
 
-# -----------------------------------------------------------------------------
+# %%
 # data: running text, read whole; every character that occurs is in the vocabulary
 text = read_text(dataset)
 if len(text) < 10 * (block_size + 1):
@@ -337,7 +339,7 @@ def get_batch(split, generator=None):  # (B, T) inputs and (B, T) targets
     y = torch.stack([d[i + 1:i + block_size + 1] for i in ix])  # (B, T)
     return x.to(device), y.to(device)
 
-# -----------------------------------------------------------------------------
+# %%
 # evaluation: eval_iters batches of each split, the same windows at every evaluation (gpt.py's)
 @torch.no_grad()
 def estimate_loss():
@@ -359,7 +361,7 @@ def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no 
         fail(f'training diverged: the loss is {loss} at iter {it}; '
              f'lower --learning_rate (it is {learning_rate})', 1)
 
-# -----------------------------------------------------------------------------
+# %%
 # training: AdamW at one learning rate, as in the lecture; the model is built here
 torch.manual_seed(seed)
 model = LanguageModel().to(device)
@@ -388,7 +390,7 @@ train_time = time.time() - t0
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} params={params} "
       f'time={train_time:.1f}s')
 
-# -----------------------------------------------------------------------------
+# %%
 # sample: feed the model its own output, one character at a time, the context cropped to
 # block_size, starting from the first character of the vocabulary (a newline in most texts)
 g = torch.Generator(device=device).manual_seed(seed)

@@ -8,6 +8,7 @@ Result with defaults, 2 CPU cores: val 2.4533, test 2.4584, 729 params, counting
 import ast, math, os, random, signal, sys, time, urllib.request
 import torch
 
+# %%
 # hyperparameters
 dataset = 'names.txt'     # one name per line, in the working directory (downloaded on first use)
 smoothing = 1.0           # add-k smoothing: pseudo-count added to every pair before normalising
@@ -16,6 +17,7 @@ device = ('cuda' if torch.cuda.is_available() else   # the fastest device there 
 seed = 1337               # seeds the sampling
 num_samples = 20          # how many names to generate at the end
 
+# %%
 # =================================================================================================
 # the shared machinery: the same, word for word, in every chapter, and none of it is about
 # language models (the command line, the device, printing, stopping early, the data file). Skip it
@@ -144,14 +146,14 @@ def read_text(path):  # the whole file as one string, '\n' ending every line (Wi
         fail(f'cannot read {path}: {e.strerror}', 1)
 # end of the shared machinery =====================================================================
 
-# -----------------------------------------------------------------------------
+# %%
 # range checks: this chapter's values, each checked before any data is read
 check('smoothing', 0 <= smoothing <= 1e30,
       'a number from 0 to 1e30 (the table is float32, whose row sums end near 3e38)')
 check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_samples', num_samples >= 0, 'an integer >= 0')
 
-# -----------------------------------------------------------------------------
+# %%
 # data: one name per line; blank lines and the spaces around a name are dropped
 lines = read_text(dataset).splitlines()
 words = [line.strip() for line in lines if line.strip()]
@@ -188,7 +190,7 @@ def build_dataset(names):  # every (previous character, next character) pair, '.
 
 data = {split: build_dataset(names) for split, names in splits.items()}
 
-# -----------------------------------------------------------------------------
+# %%
 # model: count the pairs in one vectorised call. Pair (a, b) is the number a*V + b, so a
 # histogram of those numbers, reshaped to V x V, is the table: row a counts what follows a.
 t0 = time.time()
@@ -204,7 +206,7 @@ P = P / P.sum(dim=1, keepdim=True)  # each row is now P(next char | this char), 
 P = P.nan_to_num(nan=0.0)
 train_time = time.time() - t0
 
-# -----------------------------------------------------------------------------
+# %%
 # evaluation: the exact mean negative log likelihood per character over every pair of a split
 def estimate_loss():
     out = {}
@@ -222,7 +224,7 @@ losses = estimate_loss()
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses['test']:.4f} "
       f'params={P.numel()} time={train_time:.1f}s')
 
-# -----------------------------------------------------------------------------
+# %%
 # sample: start at '.', draw the next character from its row, stop when '.' comes back
 g = torch.Generator(device=device).manual_seed(seed)
 samples = []

@@ -10,6 +10,7 @@ import ast, math, os, random, signal, sys, time, urllib.request
 import torch
 import torch.nn.functional as F
 
+# %%
 # hyperparameters
 dataset = 'names.txt'     # one name per line, in the working directory (downloaded on first use)
 max_iters = 400           # full-batch gradient steps
@@ -21,6 +22,7 @@ device = ('cuda' if torch.cuda.is_available() else   # the fastest device there 
 seed = 1337               # seeds the initial weights and the sampling
 num_samples = 20          # how many names to generate at the end
 
+# %%
 # =================================================================================================
 # the shared machinery: the same, word for word, in every chapter, and none of it is about
 # language models (the command line, the device, printing, stopping early, the data file). Skip it
@@ -149,7 +151,7 @@ def read_text(path):  # the whole file as one string, '\n' ending every line (Wi
         fail(f'cannot read {path}: {e.strerror}', 1)
 # end of the shared machinery =====================================================================
 
-# -----------------------------------------------------------------------------
+# %%
 # range checks: this chapter's values, each checked before any data is read
 check('max_iters', max_iters >= 1, 'an integer >= 1')
 check('eval_interval', eval_interval >= 1, 'an integer >= 1')
@@ -159,7 +161,7 @@ check('reg', 0 <= reg <= torch.finfo(torch.float32).max,
 check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_samples', num_samples >= 0, 'an integer >= 0')
 
-# -----------------------------------------------------------------------------
+# %%
 # data: one name per line; blank lines and the spaces around a name are dropped
 lines = read_text(dataset).splitlines()
 words = [line.strip() for line in lines if line.strip()]
@@ -196,7 +198,7 @@ def build_dataset(names):  # every (previous character, next character) pair, '.
 
 data = {split: build_dataset(names) for split, names in splits.items()}
 
-# -----------------------------------------------------------------------------
+# %%
 # model: one weight matrix, logits = one_hot(x) @ W. A one-hot row times W just selects row x
 # of W, so evaluation and sampling read W[x] directly: the same numbers without the zeros (an
 # embedding table is exactly this lookup). Training keeps the matmul: its gradient
@@ -221,7 +223,7 @@ def probabilities():  # the V x V table P that W stands for: row a is P(next cha
 # subtraction, in a different float order), so training and evaluation use it; sampling draws
 # from the P written out above
 
-# -----------------------------------------------------------------------------
+# %%
 # evaluation: the exact mean negative log likelihood per character over every pair of a split
 @torch.no_grad()
 def estimate_loss():
@@ -235,7 +237,7 @@ def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no 
         fail(f'training diverged: the loss is {loss} at iter {it}; '
              f'lower --learning_rate (it is {learning_rate})', 1)
 
-# -----------------------------------------------------------------------------
+# %%
 # training: every step sees all training pairs at once (full batch), so no get_batch is needed
 xs, ys = data['train']
 xenc = F.one_hot(xs, vocab_size).float()  # (N, V): all zeros but a 1 at column xs[i]
@@ -264,7 +266,7 @@ train_time = time.time() - t0
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses['test']:.4f} "
       f'params={W.numel()} time={train_time:.1f}s')
 
-# -----------------------------------------------------------------------------
+# %%
 # sample: start at '.', draw the next character from its row of P, stop when '.' comes back
 P = probabilities()
 g = torch.Generator(device=device).manual_seed(seed)

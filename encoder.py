@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# %%
 # hyperparameters
 dataset = 'names.txt'     # one name per line, in the working directory (downloaded on first use)
 block_size = 17           # longest input: '.' + the longest name + '.'
@@ -29,7 +30,7 @@ device = ('cuda' if torch.cuda.is_available() else   # the fastest device there 
 seed = 1337               # seeds the fakes, the initial weights and the batches
 num_show = 8              # how many val names to show at the end, with the model's p(real)
 
-# -----------------------------------------------------------------------------
+# %%
 # model: gpt.py's parts in its order (MultiHeadAttention, FeedForward, Block), then the Encoder:
 # gpt.py's GPT without its lm_head and without the causal mask. A small MLP, the Classifier,
 # reads the mean of the encodings. Defining a class does no work: vocab_size comes from the data
@@ -170,6 +171,7 @@ class EncoderClassifier(nn.Module):
     def attention_maps(self, idx, lens):  # one (B, nh, T, T) map per block, for a look inside
         return self.encoder.attention_maps(idx, lens)
 
+# %%
 # =================================================================================================
 # the shared machinery: the same, word for word, in every chapter, and none of it is about
 # language models (the command line, the device, printing, stopping early, the data file). Skip it
@@ -298,7 +300,7 @@ def read_text(path):  # the whole file as one string, '\n' ending every line (Wi
         fail(f'cannot read {path}: {e.strerror}', 1)
 # end of the shared machinery =====================================================================
 
-# -----------------------------------------------------------------------------
+# %%
 # range checks: this chapter's values, each checked before any data is read
 check('block_size', block_size >= 1, 'an integer >= 1')
 check('batch_size', batch_size >= 2 and batch_size % 2 == 0,
@@ -315,7 +317,7 @@ check('n_layer', n_layer >= 1, 'an integer >= 1')
 check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_show', num_show >= 1, 'an integer >= 1')
 
-# -----------------------------------------------------------------------------
+# %%
 # data: one name per line; blank lines and the spaces around a name are dropped
 lines = read_text(dataset).splitlines()
 words = [line.strip() for line in lines if line.strip()]
@@ -350,7 +352,7 @@ if batch_size > 2 * n1:
     fail(f'--batch_size={batch_size} is too large: half of a batch is real names drawn from the '
          f'{n1} training names, and a batch of more only repeats them; use at most {2 * n1}')
 
-# -----------------------------------------------------------------------------
+# %%
 # the fakes: chapter 1's model, fitted on train only: count every (character, next character)
 # pair, '.' at both ends, add 1 so that no pair is impossible, and normalise each row
 xs, ys = [], []
@@ -443,7 +445,7 @@ def get_batch():  # random train names, and as many fresh fakes of the same leng
     Y = (torch.arange(batch_size) < half).long()  # (B,): 1 for the real names first
     return X.to(device), lens.to(device), Y.to(device)
 
-# -----------------------------------------------------------------------------
+# %%
 # evaluation: every name of every split: the mean cross-entropy (split) and the accuracy
 # (split_acc). In chunks of names of similar lengths, each cut to its longest name
 @torch.no_grad()
@@ -468,7 +470,7 @@ def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no 
         fail(f'training diverged: the loss is {loss} at iter {it}; '
              f'lower --learning_rate (it is {learning_rate})', 1)
 
-# -----------------------------------------------------------------------------
+# %%
 # training: AdamW (its default weight decay, on every weight) and one-cycle (warm up, then anneal
 # to ~0): a scheduler that counts its own steps is enough for a run that is never resumed.
 # fused: one kernel updates every weight. No gradient clipping: a small model at a modest rate;
@@ -502,7 +504,7 @@ for it in range(1, max_iters + 1):
               f"| val_acc {losses['val_acc']:.4f}")
 train_time = time.time() - t0
 
-# -----------------------------------------------------------------------------
+# %%
 # the baseline: the strongest simple model a skeptic would try that sees only pairs and length.
 # A logistic regression with one weight per length, one per pair (a bag of bigrams: the weights
 # of the name's pairs added up) and two for the bigram log-likelihood (its sum and its mean per
@@ -558,7 +560,7 @@ print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses[
       f"train_acc={losses['train_acc']:.4f} val_acc={losses['val_acc']:.4f} "
       f"test_acc={losses['test_acc']:.4f} params={params} time={train_time:.1f}s")
 
-# -----------------------------------------------------------------------------
+# %%
 # attention view: the same drawing as gpt.py's --show_attention
 # a stream that names no encoding (a notebook's, a StringIO) takes any text: utf-8
 def printable(chars):  # can this stdout encode them? A Windows console or pipe writes cp1252

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# %%
 # hyperparameters: sized for a laptop's CPU; on a CUDA GPU, nanoGPT's (see sizes, below)
 dataset = 'input.txt'     # tiny Shakespeare (downloaded on first use), or any text file or list
 mode = 'auto'             # text: running text; names: one item per line; auto: names if the
@@ -47,7 +48,7 @@ ckpt_path = 'gpt.pt'      # checkpoint: saved when val improves, and when a run 
 resume = False            # continue training from ckpt_path
 sample_only = False       # load ckpt_path and only generate
 
-# -----------------------------------------------------------------------------
+# %%
 # model: the lecture's parts, in its order: attention heads, MultiHeadAttention, FeedForward,
 # Block, GPT. Defining a class does no work: the sizes are read, and vocab_size comes from the
 # data section below, when the model is built, right before training
@@ -172,6 +173,7 @@ class GPT(nn.Module):
             x = block(x)
         return maps
 
+# %%
 # =================================================================================================
 # the shared machinery: the same, word for word, in every chapter, and none of it is about
 # language models (the command line, the device, printing, stopping early, the data file). Skip it
@@ -300,7 +302,7 @@ def read_text(path):  # the whole file as one string, '\n' ending every line (Wi
         fail(f'cannot read {path}: {e.strerror}', 1)
 # end of the shared machinery =====================================================================
 
-# -----------------------------------------------------------------------------
+# %%
 # range checks: this chapter's values, each checked before any data is read
 check('mode', mode in ('auto', 'text', 'names'), 'auto, text or names')
 check('sizes', sizes in ('auto', 'laptop', 'gpu'), 'auto, laptop or gpu')
@@ -327,7 +329,7 @@ check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number 
 check('top_k', top_k >= 0, 'an integer >= 0')
 if not ckpt_path: fail('--ckpt_path is empty: name the checkpoint file, e.g. --ckpt_path=gpt.pt')
 
-# -----------------------------------------------------------------------------
+# %%
 # the values that run. A run that goes on from a checkpoint (--resume, --sample_only) is the run
 # that was started: it takes every hyperparameter the checkpoint saved, except those given again
 # as flags; its model's shape and mode cannot change, and the sizes never apply to it. A new run
@@ -421,7 +423,7 @@ else:
 if master:
     print(first_line + ')')
 
-# -----------------------------------------------------------------------------
+# %%
 # data: in names mode each non-blank line, stripped, is one item (a name, a word); in text mode
 # the lines only tell the mode. --sample_only needs no file, its checkpoint holds the
 # vocabulary; a file that is there tells which sampled names are new
@@ -574,7 +576,7 @@ if master:
     source = dataset if text is not None else f'{ckpt_path} (no {dataset} here)'
     print(f'{source}: mode={mode} ({kind}), {vocab_size} distinct characters')
 
-# -----------------------------------------------------------------------------
+# %%
 # precision: autocast runs the matrix multiplies in bfloat16 or float16 (half the memory traffic,
 # and the GPU's tensor cores) and keeps the sensitive parts in float32. float32 needs no autocast:
 # a context that does nothing (as nanoGPT). float16 rounds gradients below ~6e-8 to 0, so the
@@ -587,7 +589,7 @@ else:
 scaler = torch.amp.GradScaler(device_type, enabled=dtype == 'float16')
 torch.set_float32_matmul_precision('high')  # TF32 matmuls on a GPU
 
-# -----------------------------------------------------------------------------
+# %%
 # several GPUs: torchrun starts one process per GPU and gives each its RANK. Each process trains
 # on its own batches; DDP averages their gradients at every step, so the weights stay the same
 ddp = 'RANK' in os.environ
@@ -612,7 +614,7 @@ def close_process_group():  # at the end, in every process: all leave together
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
-# -----------------------------------------------------------------------------
+# %%
 # checkpoints, written: when val improves, and when a run is stopped early. One holds everything
 # a step depends on: the weights, Adam's moments, the loss scale, the step, the random streams.
 # It is written next to ckpt_path, then renamed: try that now, not after an hour of training
@@ -660,7 +662,7 @@ def restore(checkpoint):  # -> the last step taken, the best val loss, the secon
     random.setstate(checkpoint['python_rng'])
     return checkpoint['iter'], checkpoint['best_val'], checkpoint['time']
 
-# -----------------------------------------------------------------------------
+# %%
 # progress: a line ten times per evaluation. The loss is read here only: reading it makes the
 # CPU wait for the GPU. A diverged run stops at the next line: no nan in the log, no samples
 log_interval = max(1, eval_interval // 10)
@@ -686,7 +688,7 @@ class Progress:  # the loss, the milliseconds per training step, and the time le
         print(f'iter {it}/{max_iters} | loss {loss:.4f} | {ms:.1f} ms/iter | eta {eta:.0f} s')
         self.restart(it)
 
-# -----------------------------------------------------------------------------
+# %%
 # stopping early, while training: the first Ctrl-C finishes the step, saves a checkpoint and
 # stops; a second stops at once. Outside a notebook, a job scheduler's SIGTERM and a closed
 # terminal's SIGHUP ask the same as a first Ctrl-C. Under torchrun every process stops at the
@@ -734,7 +736,7 @@ def stop_and_save(it, signum, loss, best_val, seconds):
         close_process_group()  # the others wait until the checkpoint is written
     sys.exit(128 + signum)  # the shell's code for a run ended by this signal: 130 for Ctrl-C
 
-# -----------------------------------------------------------------------------
+# %%
 # evaluation: names on every name of a split (the mean NLL per character); text on eval_iters
 # fixed windows
 @torch.no_grad()
@@ -774,7 +776,7 @@ def lr_at(it):  # the learning rate of step it = 1, 2, ..., max_iters
     cos = math.cos(math.pi * done)  # from 1 to -1
     return learning_rate * ((1 + lr_decay) / 2 + (1 - lr_decay) / 2 * cos)
 
-# -----------------------------------------------------------------------------
+# %%
 # training. The model is built here; train_model is how the steps run it: torch.compile'd
 # (compile=True) and wrapped by DDP (under torchrun), or the model itself. One set of weights
 torch.manual_seed(seed)
@@ -849,7 +851,7 @@ if not sample_only:
         summary += f" test={losses['test']:.4f}"
     print(f'{summary} params={params} time={train_time:.1f}s')
 
-# -----------------------------------------------------------------------------
+# %%
 # sample: feed the model its own output, one character at a time, the context cropped to
 # block_size. Names: every sample at once, each cut at its first '.'; text: streamed
 g = torch.Generator(device=device).manual_seed(seed)

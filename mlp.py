@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# %%
 # hyperparameters
 dataset = 'names.txt'     # one name per line, in the working directory (downloaded on first use)
 block_size = 3            # context length: how many previous characters predict the next one
@@ -28,7 +29,7 @@ seed = 1337               # seeds the initial weights, the batches and the sampl
 num_samples = 20          # how many names to generate at the end
 temperature = 1.0         # divides the logits when sampling: < 1 safer, > 1 wilder, 0 the likeliest
 
-# -----------------------------------------------------------------------------
+# %%
 # model. A count table over 3 characters of context has 27^3 = 19,683 rows, most seen rarely or
 # never; here 'ann' and 'ana' share the vectors of 'a' and 'n', so what one teaches carries over.
 # Defining a class does no work: vocab_size comes from the data section below, read when the
@@ -58,6 +59,7 @@ class MLP(nn.Module):
         logits = self.lm_head(h)                 # (B, V)
         return logits
 
+# %%
 # =================================================================================================
 # the shared machinery: the same, word for word, in every chapter, and none of it is about
 # language models (the command line, the device, printing, stopping early, the data file). Skip it
@@ -186,7 +188,7 @@ def read_text(path):  # the whole file as one string, '\n' ending every line (Wi
         fail(f'cannot read {path}: {e.strerror}', 1)
 # end of the shared machinery =====================================================================
 
-# -----------------------------------------------------------------------------
+# %%
 # range checks: this chapter's values, each checked before any data is read
 check('block_size', block_size >= 1, 'an integer >= 1')
 check('batch_size', batch_size >= 2,
@@ -201,7 +203,7 @@ check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_samples', num_samples >= 0, 'an integer >= 0')
 check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number >= 0')
 
-# -----------------------------------------------------------------------------
+# %%
 # data: one name per line; blank lines and the spaces around a name are dropped
 lines = read_text(dataset).splitlines()
 words = [line.strip() for line in lines if line.strip()]
@@ -247,7 +249,7 @@ def get_batch(split):  # batch_size random rows of a split
     ix = torch.randint(len(X), (batch_size,), device=device)
     return X[ix], Y[ix]
 
-# -----------------------------------------------------------------------------
+# %%
 # evaluation: the exact mean negative log likelihood per character over every row of a split,
 # in big chunks; eval mode makes BatchNorm use its running statistics, not the chunk's
 @torch.no_grad()
@@ -267,7 +269,7 @@ def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no 
         fail(f'training diverged: the loss is {loss} at iter {it}; '
              f'lower --learning_rate (it is {learning_rate})', 1)
 
-# -----------------------------------------------------------------------------
+# %%
 # training: batches of 256 (a steadier gradient), AdamW (a step size per weight) and one-cycle
 # (warm up, then anneal to ~0) need ~30k steps where SGD on batches of 32 needs 200k. fused:
 # one kernel updates every weight. No gradient clipping: BatchNorm keeps every layer's scale in
@@ -303,7 +305,7 @@ train_time = time.time() - t0
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses['test']:.4f} "
       f'params={params} time={train_time:.1f}s')
 
-# -----------------------------------------------------------------------------
+# %%
 # sample: start from a context of '.'s, draw the next character, slide the window, stop at '.'
 g = torch.Generator(device=device).manual_seed(seed)
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# %%
 # hyperparameters
 dataset = 'names.txt'     # one name per line, in the working directory (downloaded on first use)
 cell = 'rnn'              # 'rnn' (the plain tanh cell, met first) or 'gru' (gated: a lower loss)
@@ -31,7 +32,7 @@ seed = 1337               # seeds the initial weights, the batches and the sampl
 num_samples = 20          # how many names to generate at the end
 temperature = 1.0         # divides the logits when sampling: < 1 safer, > 1 wilder, 0 the likeliest
 
-# -----------------------------------------------------------------------------
+# %%
 # model: embed each character, then run one cell along the sequence, carrying h. No nn.GRU fast
 # path: on a CPU it measured no faster than this loop, so what you read is what runs.
 # Defining a class does no work: vocab_size comes from the data section below, read when the
@@ -75,6 +76,7 @@ class RNN(nn.Module):
         logits = self.lm_head(out)                   # (B, T, V)
         return logits, h
 
+# %%
 # =================================================================================================
 # the shared machinery: the same, word for word, in every chapter, and none of it is about
 # language models (the command line, the device, printing, stopping early, the data file). Skip it
@@ -203,7 +205,7 @@ def read_text(path):  # the whole file as one string, '\n' ending every line (Wi
         fail(f'cannot read {path}: {e.strerror}', 1)
 # end of the shared machinery =====================================================================
 
-# -----------------------------------------------------------------------------
+# %%
 # range checks: this chapter's values, each checked before any data is read
 check('cell', cell in ('rnn', 'gru'), 'one of rnn, gru')
 check('batch_size', batch_size >= 1, 'an integer >= 1')
@@ -219,7 +221,7 @@ check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_samples', num_samples >= 0, 'an integer >= 0')
 check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number >= 0')
 
-# -----------------------------------------------------------------------------
+# %%
 # data: one name per line; blank lines and the spaces around a name are dropped
 lines = read_text(dataset).splitlines()
 words = [line.strip() for line in lines if line.strip()]
@@ -276,7 +278,7 @@ def get_batch(split):  # batch_size random names, trimmed to the longest of them
     T = int(lengths.max())
     return X[ix, :T], Y[ix, :T]  # (B, T), (B, T)
 
-# -----------------------------------------------------------------------------
+# %%
 # evaluation: the exact mean negative log likelihood per character over every name of a split,
 # in big chunks; sorting the names by length first keeps each chunk's padding small
 @torch.no_grad()
@@ -301,7 +303,7 @@ def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no 
         fail(f'training diverged: the loss is {loss} at iter {it}; '
              f'lower --learning_rate (it is {learning_rate})', 1)
 
-# -----------------------------------------------------------------------------
+# %%
 # training: AdamW (a step size per weight) and one-cycle (warm up, then anneal to ~0). fused:
 # one kernel updates every weight
 torch.manual_seed(seed)
@@ -340,7 +342,7 @@ train_time = time.time() - t0
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses['test']:.4f} "
       f'params={params} time={train_time:.1f}s')
 
-# -----------------------------------------------------------------------------
+# %%
 # sample: start at '.', feed back only the drawn character (h carries the prefix), stop at '.'
 g = torch.Generator(device=device).manual_seed(seed)
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# %%
 # hyperparameters
 dataset = 'names.txt'     # one name per line, in the working directory (downloaded on first use)
 block_size = 8            # context length: how many previous characters (a power of 2: 2, 4, 8, 16)
@@ -28,7 +29,7 @@ seed = 1337               # seeds the initial weights, the batches and the sampl
 num_samples = 20          # how many names to generate at the end
 temperature = 1.0         # divides the logits when sampling: < 1 safer, > 1 wilder, 0 the likeliest
 
-# -----------------------------------------------------------------------------
+# %%
 # model. A one-layer MLP crushes its whole context into one hidden layer in a single step; here
 # the characters are fused pairwise, a little at a time, in a tree (as in DeepMind's WaveNet):
 #   level 0:   a   b   c   d   e   f   g   h     8 embeddings         (B, 8, n_embd)
@@ -85,6 +86,7 @@ class WaveNet(nn.Module):
         logits = self.lm_head(x.squeeze(1))  # (B, V)
         return logits
 
+# %%
 # =================================================================================================
 # the shared machinery: the same, word for word, in every chapter, and none of it is about
 # language models (the command line, the device, printing, stopping early, the data file). Skip it
@@ -213,7 +215,7 @@ def read_text(path):  # the whole file as one string, '\n' ending every line (Wi
         fail(f'cannot read {path}: {e.strerror}', 1)
 # end of the shared machinery =====================================================================
 
-# -----------------------------------------------------------------------------
+# %%
 # range checks: this chapter's values, each checked before any data is read
 # a power of 2 is halved down to exactly 1 by the tree; in binary it is a single 1 bit
 check('block_size', block_size >= 2 and block_size & (block_size - 1) == 0,
@@ -231,7 +233,7 @@ check('seed', 0 <= seed < 2 ** 63, 'an integer >= 0 and < 2**63')
 check('num_samples', num_samples >= 0, 'an integer >= 0')
 check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number >= 0')
 
-# -----------------------------------------------------------------------------
+# %%
 # data: one name per line; blank lines and the spaces around a name are dropped
 lines = read_text(dataset).splitlines()
 words = [line.strip() for line in lines if line.strip()]
@@ -277,7 +279,7 @@ def get_batch(split):  # batch_size random rows of a split
     ix = torch.randint(len(X), (batch_size,), device=device)
     return X[ix], Y[ix]
 
-# -----------------------------------------------------------------------------
+# %%
 # evaluation: the exact mean negative log likelihood per character over every row of a split,
 # in big chunks; eval mode makes BatchNorm use its running statistics, not the chunk's
 @torch.no_grad()
@@ -297,7 +299,7 @@ def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no 
         fail(f'training diverged: the loss is {loss} at iter {it}; '
              f'lower --learning_rate (it is {learning_rate})', 1)
 
-# -----------------------------------------------------------------------------
+# %%
 # training: batches of 256 (a steadier gradient), AdamW (a step size per weight) and one-cycle
 # (warm up, then anneal to ~0) need ~30k steps where SGD on batches of 32 needs 200k. fused:
 # one kernel updates every weight. No gradient clipping: BatchNorm keeps every layer's scale in
@@ -333,7 +335,7 @@ train_time = time.time() - t0
 print(f"final: train={losses['train']:.4f} val={losses['val']:.4f} test={losses['test']:.4f} "
       f'params={params} time={train_time:.1f}s')
 
-# -----------------------------------------------------------------------------
+# %%
 # sample: start from a context of '.'s, draw the next character, slide the window, stop at '.'
 g = torch.Generator(device=device).manual_seed(seed)
 

@@ -5,7 +5,7 @@ __file__ and leave the kernel's own arguments in sys.argv (they are not flags: t
 written run); Spyder's runfile with arguments puts the file and its flags in sys.argv (they apply).
 The cells run in order in one namespace, as a learner runs them, the hyperparameters edited in the
 namespace after their cell, as a learner edits that cell."""
-import ast, functools, os, re, sys, tempfile, types
+import ast, functools, os, re, subprocess, sys, tempfile, types
 import pytest
 
 from conftest import needs
@@ -195,19 +195,29 @@ def test_jupytext_makes_a_notebook_of_the_cells_each_starting_with_its_title(scr
         assert source.startswith(title(cell)), (script, title(cell), source[:80])
 
 
+NOTEBOOK = """import sys, jupytext, nbclient
+script, cwd, edits = sys.argv[1:]
+notebook = jupytext.read(script)
+hyper = next(c for c in notebook.cells if c.source.startswith('# hyperparameters'))
+hyper.source += edits
+nbclient.NotebookClient(notebook, timeout=120, kernel_name='python3',
+                        resources={'metadata': {'path': cwd}}).execute()
+for cell in notebook.cells:
+    for output in cell.get('outputs', []):
+        print(output.get('text', ''), end='')
+"""
+
+
 @needs('nbclient', 'pip install nbclient ipykernel')
 @needs('jupytext', 'pip install jupytext')
 def test_the_notebook_runs_in_a_kernel_and_gives_what_python_gives(dataset, tmp_path):
-    # `jupytext --to notebook mlp.py`, the hyperparameters cell edited, run in a Jupyter kernel
-    import jupytext, nbclient
+    # `jupytext --to notebook mlp.py`, the hyperparameters cell edited, run in a Jupyter kernel.
+    # nbclient imports IPython and ipykernel: done in a python of its own, so that no chapter run
+    # by a later test in this process takes itself to be in a notebook
     script = 'mlp.py'
     flags = TRAINED[script] + [dataset[script]]
-    notebook = jupytext.read(os.path.join(ROOT, script))
-    hyper = next(c for c in notebook.cells if c.source.startswith('# hyperparameters'))
-    edits = values(flags + ['--device=cpu'])
-    hyper.source += ''.join(f'\n{k} = {v!r}' for k, v in edits.items())
-    nbclient.NotebookClient(notebook, timeout=120, kernel_name='python3',
-                            resources={'metadata': {'path': str(tmp_path)}}).execute()
-    out = ''.join(output.get('text', '') for cell in notebook.cells
-                  for output in cell.get('outputs', []) if output.output_type == 'stream')
-    assert masked(out) == from_the_command_line(script, tuple(flags))
+    edits = ''.join(f'\n{k} = {v!r}' for k, v in values(flags + ['--device=cpu']).items())
+    p = subprocess.run([sys.executable, '-c', NOTEBOOK, os.path.join(ROOT, script), str(tmp_path),
+                        edits], capture_output=True, text=True, encoding='utf-8', timeout=180)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert masked(p.stdout) == from_the_command_line(script, tuple(flags))

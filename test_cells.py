@@ -68,7 +68,8 @@ def in_a_kernel(argv, cwd, monkeypatch):
 
 def run_cells(script, namespace, edits, upto, capsys):
     """Run the chapter's cells in order in `namespace`, up to (not including) cell `upto`, setting
-    `edits` right after the hyperparameters cell. A cell that exits fails the test, with its line."""
+    `edits` right after the hyperparameters cell. A cell that exits fails the test, with its
+    line."""
     path = os.path.join(ROOT, script)
     for cell in cells(script)[:upto]:
         try:

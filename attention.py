@@ -19,11 +19,11 @@ dataset = 'input.txt'     # tiny Shakespeare (downloaded on first use), or any t
 rung = 'layernorm'        # how much of the block: bigram, average, head, heads, ffwd, blocks,
                           # residual, layernorm; each rung adds one part to the one before
 batch_size = 32           # sequences per training step
-block_size = 32           # context length: how many characters a position can read
-max_iters = 5000          # training steps
-eval_interval = 1000      # report train/val loss every this many steps
+block_size = 16           # context length: how many characters a position can read
+max_iters = 2500          # training steps
+eval_interval = 500       # report train/val loss every this many steps
 eval_iters = 50           # batches per loss estimate, the same windows every time
-learning_rate = 1e-3      # AdamW's step size
+learning_rate = 3e-3      # AdamW's step size
 n_embd = 64               # channels of a character's vector
 n_head = 4                # attention heads side by side (n_embd must divide evenly)
 n_layer = 3               # blocks stacked, from the blocks rung on
@@ -362,12 +362,13 @@ def check_finite(loss, it):  # a diverged run stops here: no nan in the log, no 
              f'lower --learning_rate (it is {learning_rate})', 1)
 
 # %%
-# training: AdamW at one learning rate, as in the lecture; the model is built here
+# training: AdamW at one learning rate, as in the lecture; the model is built here. fused: one
+# kernel updates every weight
 torch.manual_seed(seed)
 model = LanguageModel().to(device)
 params = sum(p.numel() for p in model.parameters())
 print(f'rung {rung}: {rungs.index(rung) + 1} of {len(rungs)}, {params} parameters')
-optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, fused=device in ('cuda', 'cpu'))
 log_interval = max(1, eval_interval // 10)  # a progress line ten times per evaluation
 t0 = time.time()
 for it in range(1, max_iters + 1):

@@ -46,6 +46,7 @@ PROMPT = 'ROMEO:\nBut soft! what light'  # attention.png reads this prompt (a ne
 GPT_NAMES_RECIPE = ['--dataset=names.txt', '--n_layer=4', '--batch_size=128', '--block_size=16',
                     '--n_embd=96', '--max_iters=6000', '--eval_interval=1500',
                     '--warmup_iters=1550', '--lr_decay=0.0', '--dropout=0.1']
+ATTENTION_QUICK = ['--max_iters=20', '--eval_interval=10', '--eval_iters=2', '--max_new_tokens=20']
 CHAPTERS = [
     {'key': 'bigram_count', 'label': '`bigram_count.py`', 'script': 'bigram_count.py',
      'args': [], 'quick': ['--num_samples=2'],
@@ -65,6 +66,30 @@ CHAPTERS = [
     {'key': 'gru', 'label': '`rnn.py` (GRU cell)', 'script': 'rnn.py',
      'args': ['--cell=gru'], 'quick': ['--max_iters=20', '--eval_interval=10', '--num_samples=2'],
      'seconds': 123, 'quick_seconds': 5},
+    {'key': 'rung_bigram', 'label': '`attention.py --rung=bigram`', 'script': 'attention.py',
+     'args': ['--rung=bigram'], 'quick': ATTENTION_QUICK,
+     'seconds': 5, 'quick_seconds': 2},
+    {'key': 'rung_average', 'label': '`attention.py --rung=average`', 'script': 'attention.py',
+     'args': ['--rung=average'], 'quick': ATTENTION_QUICK,
+     'seconds': 12, 'quick_seconds': 2},
+    {'key': 'rung_head', 'label': '`attention.py --rung=head`', 'script': 'attention.py',
+     'args': ['--rung=head'], 'quick': ATTENTION_QUICK,
+     'seconds': 15, 'quick_seconds': 2},
+    {'key': 'rung_heads', 'label': '`attention.py --rung=heads`', 'script': 'attention.py',
+     'args': ['--rung=heads'], 'quick': ATTENTION_QUICK,
+     'seconds': 30, 'quick_seconds': 2},
+    {'key': 'rung_ffwd', 'label': '`attention.py --rung=ffwd`', 'script': 'attention.py',
+     'args': ['--rung=ffwd'], 'quick': ATTENTION_QUICK,
+     'seconds': 33, 'quick_seconds': 2},
+    {'key': 'rung_blocks', 'label': '`attention.py --rung=blocks`', 'script': 'attention.py',
+     'args': ['--rung=blocks'], 'quick': ATTENTION_QUICK,
+     'seconds': 58, 'quick_seconds': 2},
+    {'key': 'rung_residual', 'label': '`attention.py --rung=residual`', 'script': 'attention.py',
+     'args': ['--rung=residual'], 'quick': ATTENTION_QUICK,
+     'seconds': 58, 'quick_seconds': 2},
+    {'key': 'rung_layernorm', 'label': '`attention.py --rung=layernorm`', 'script': 'attention.py',
+     'args': ['--rung=layernorm'], 'quick': ATTENTION_QUICK,
+     'seconds': 60, 'quick_seconds': 2},
     {'key': 'gpt_names', 'label': '`gpt.py` on names', 'script': 'gpt.py',
      'args': GPT_NAMES_RECIPE, 'ckpt': 'journey_gpt_names.pt',
      'quick': ['--max_iters=20', '--eval_interval=10', '--warmup_iters=5', '--n_layer=2',
@@ -93,6 +118,12 @@ KARPATHY = {'bigram_count': [(2.4765, 'all names')], 'bigram_nn': [(2.4818, 'all
             'mlp': [(2.1701, 'part 2'), (2.1048, 'part 3, BatchNorm')],
             'wavenet': [(1.993, 'part 5')], 'gpt_names': [(1.92, 'makemore, test')],
             'gpt_text': [(1.4697, 'nanoGPT, A100')]}
+# the lecture "Let's build GPT" on tiny Shakespeare, val at each step as reported from the video
+# (its sizes: 8 characters of context, 32 channels, 5,000 steps); it trained no plain average
+# and gave no figure for the deep stack without residuals
+LECTURE = {'rung_bigram': 2.49, 'rung_head': 2.4, 'rung_heads': 2.28, 'rung_ffwd': 2.27,
+           'rung_residual': 2.09, 'rung_layernorm': 2.076}
+RUNGS = ['bigram', 'average', 'head', 'heads', 'ffwd', 'blocks', 'residual', 'layernorm']
 SHORT_NAMES = {'bigram_count': 'count\nbigram', 'bigram_nn': 'neural\nbigram', 'mlp': 'MLP',
                'wavenet': 'WaveNet', 'rnn': 'RNN\n(tanh)', 'gru': 'RNN\n(GRU)',
                'gpt_names': 'GPT\nnames', 'gpt_text': 'GPT\nShakespeare'}
@@ -201,7 +232,7 @@ def chapter_flags(chapter, quick, out):
     flags = list(chapter['args'])
     if quick:
         flags += chapter['quick'] + ['--device=cpu']
-        if chapter['key'] != 'gpt_text':  # a later --dataset wins over the recipe's
+        if chapter['key'] != 'gpt_text' and chapter['script'] != 'attention.py':  # on names
             flags.append('--dataset=' + from_root(os.path.join(out, 'quick_names.txt')))
     if 'ckpt' in chapter:  # gpt.py saves checkpoints: keep them away from the user's own gpt.pt
         flags.append('--ckpt_path=' + from_root(os.path.join(out, chapter['ckpt'])))
@@ -301,7 +332,29 @@ def attention_weights(ckpt_path):  # every head of gpt.py's last block, reading 
     return {'prompt': chars, 'n_layer': found.get('n_layer'), 'att': rounded}
 
 
-def run_journey(quick, out):
+def ladder_weights(quick):
+    """The attention chapter's weights on PROMPT's last block_size characters: the average
+    rung's (fixed: 1/(t+1) over the past) beside the head rung's, trained as the ladder trains
+    it (a few steps in --quick)."""
+    argv = ['--rung=head', '--max_new_tokens=0', '--device=cpu']
+    if quick:
+        argv += ATTENTION_QUICK[:3]
+    found = run_in_process('attention.py', argv)
+    import torch
+    model = found['model']
+    chars = PROMPT[-found['block_size']:]
+    idx = torch.tensor([found['encode'](chars)])  # (1, T)
+    with torch.no_grad():
+        x = model.tok_emb(idx) + model.pos_emb(torch.arange(idx.shape[1]))  # (1, T, C)
+        head = model.mix.weights(x)[0]               # (T, T), learned
+        average = found['Average']().weights(x)      # (T, T), fixed
+    rounded = []
+    for weights in (average, head):
+        rounded.append([[round(w, 5) for w in row] for row in weights.tolist()])
+    return {'prompt': chars, 'average': rounded[0], 'head': rounded[1]}
+
+
+def run_journey(quick, out, only=None):
     budget = 'quick_seconds' if quick else 'seconds'
     total_typical = sum(chapter[budget] for chapter in CHAPTERS)
     # the real run goes one chapter at a time, so that no chapter's time is shared with another;
@@ -345,6 +398,7 @@ def run_journey(quick, out):
         futures = {number: pool.submit(run_one, number, chapter) for number, chapter in numbered}
         if quick:  # nothing is timed: read the pictures' data while the chapters run
             bigram = bigram_counts()
+            ladder = ladder_weights(quick)
             if futures[gpt_text].result() is not None:  # its checkpoint is written
                 attention = attention_weights(ckpt_path)
         records = [futures[number].result() for number in sorted(futures)]  # reading order
@@ -353,9 +407,34 @@ def run_journey(quick, out):
     if not quick:  # after the chapters: nothing may share the CPU with a timed run
         bigram = bigram_counts()
         attention = attention_weights(ckpt_path)
+        ladder = ladder_weights(quick)
     return {'quick': quick, 'machine': machine_name(), 'date': datetime.date.today().isoformat(),
             'total_s': round(total, 1), 'chapters': records, 'bigram': bigram,
-            'attention': attention}
+            'attention': attention, 'ladder': ladder}
+
+
+def run_ladder_only(journey):
+    """--only=attention: the attention chapter's rungs alone, one after the other, each record
+    saying its own machine and date; every other chapter's record is kept as it was."""
+    began = time.time()
+    rungs = [chapter for chapter in CHAPTERS if chapter['script'] == 'attention.py']
+    fresh = {}
+    for number, chapter in enumerate(rungs, start=1):
+        print(f"[{number}/{len(rungs)}] {plain_label(chapter)} | elapsed "
+              f"{clock(time.time() - began)} | {shown_command(chapter)}", flush=True)
+        record = run_chapter(chapter, chapter_flags(chapter, False, DOCS))
+        record['machine'] = machine_name()
+        record['date'] = datetime.date.today().isoformat()
+        fresh[chapter['key']] = record
+    kept = {record['key']: record for record in journey['chapters']}
+    kept.update(fresh)
+    for record in kept.values():  # a record from the earlier run keeps that run's machine
+        record.setdefault('machine', journey['machine'])
+        record.setdefault('date', journey['date'])
+    journey['chapters'] = [kept[c['key']] for c in CHAPTERS if c['key'] in kept]
+    journey['total_s'] = round(sum(record['wall_s'] for record in journey['chapters']), 1)
+    journey['ladder'] = ladder_weights(False)
+    return journey
 
 
 # -----------------------------------------------------------------------------
@@ -381,7 +460,7 @@ def journey_table(journey):
         final = record['records']['final']
         cells = [record['label'], loss_cell(final, 'val'), loss_cell(final, 'test'),
                  f"{final['params']:,}", time_cell(final['time']), f"`{record['command']}`",
-                 journey['machine'], journey['date']]
+                 record.get('machine', journey['machine']), record.get('date', journey['date'])]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -595,6 +674,53 @@ def draw_attention(attention, path, plt):
     plt.close(fig)
 
 
+def draw_ladder(journey, path, plt):
+    """The attention chapter's val per rung, the lecture's figure beside each it reported."""
+    finals = {r['key']: r['records']['final'] for r in journey['chapters']}
+    keys = [f'rung_{rung}' for rung in RUNGS if f'rung_{rung}' in finals]
+    x = list(range(len(keys)))
+    fig, ax = plt.subplots(figsize=(11, 5.5), layout='constrained')
+    ours = [finals[key]['val'] for key in keys]
+    ax.bar([i - 0.2 for i in x], ours, width=0.4, color='tab:blue', label='attention.py (ours)')
+    lecture = [(i, LECTURE[key]) for i, key in enumerate(keys) if key in LECTURE]
+    ax.bar([i + 0.2 for i, _ in lecture], [v for _, v in lecture], width=0.4, color='tab:gray',
+           label="the lecture (Let's build GPT)")
+    for i, value in enumerate(ours):
+        ax.text(i - 0.2, value + 0.02, f'{value:.3f}', ha='center', fontsize=9)
+    for i, value in lecture:
+        ax.text(i + 0.2, value + 0.02, f'{value:g}', ha='center', fontsize=9, color='dimgray')
+    ax.set_xticks(x)
+    ax.set_xticklabels([key[len('rung_'):] for key in keys])
+    ax.set_ylim(1.5, max(ours + [v for _, v in lecture]) + 0.2)
+    ax.set_ylabel('val loss on tiny Shakespeare (lower is better)')
+    ax.set_title('attention.py, one part a rung: each rung adds one part to the one before '
+                 '(same sizes, same steps)')
+    ax.legend(loc='upper right')
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def draw_ladder_weights(ladder, path, plt):
+    """The average rung's fixed weights beside the trained head's, for one prompt."""
+    visible = {'\n': '⏎', ' ': '␣', '\t': '⇥'}
+    chars = [visible.get(c, c) for c in ladder['prompt']]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6.5), layout='constrained')
+    titles = ['average: 1/(t+1) over the past, fixed', 'head: weights learned from the data']
+    for ax, key, title in zip(axes, ('average', 'head'), titles):
+        image = ax.imshow(ladder[key], cmap='Blues', vmin=0, vmax=1)
+        ax.set_xticks(range(len(chars)))
+        ax.set_xticklabels(chars, fontsize=9)
+        ax.set_yticks(range(len(chars)))
+        ax.set_yticklabels(chars, fontsize=9)
+        ax.xaxis.tick_top()
+        ax.set_title(title, fontsize=11)
+    fig.colorbar(image, ax=axes, shrink=0.6, label='weight (each row sums to 1)')
+    fig.suptitle('attention.py: each row is a character of the prompt, each column one it reads '
+                 '(above the diagonal: the future, weight 0)', fontsize=10)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write_outputs(journey, out, update_the_readme):
     import matplotlib
     matplotlib.use('Agg')  # files only: no window, works without a display
@@ -604,7 +730,10 @@ def write_outputs(journey, out, update_the_readme):
     draw_journey(journey, os.path.join(out, 'journey.png'), plt)
     draw_bigram_table(journey['bigram'], os.path.join(out, 'bigram_table.png'), plt)
     draw_attention(journey['attention'], os.path.join(out, 'attention.png'), plt)
-    print(f'wrote journey.md, journey.png, bigram_table.png, attention.png in {out}')
+    draw_ladder(journey, os.path.join(out, 'ladder.png'), plt)
+    draw_ladder_weights(journey['ladder'], os.path.join(out, 'ladder_weights.png'), plt)
+    print(f'wrote journey.md, journey.png, bigram_table.png, attention.png, ladder.png, '
+          f'ladder_weights.png in {out}')
     if update_the_readme:
         update_readme(journey_table(journey))
 
@@ -618,6 +747,9 @@ def main():
                         help='draw the table and pictures from journey.json only, running nothing')
     parser.add_argument('--out', help='folder for journey.json, journey.md and the pictures '
                                       '(default: docs/)')
+    parser.add_argument('--only', choices=['attention'],
+                        help="run the attention chapter's rungs alone and keep every other "
+                             "record of docs/journey.json as it was")
     args = parser.parse_args()
     out = args.out
     if out is None and args.quick and not args.redraw:
@@ -642,6 +774,11 @@ def main():
             sys.exit(f'journey: {json_path} not found: run python docs/journey.py first')
         with open(json_path, encoding='utf-8') as f:
             journey = json.load(f)
+    elif args.only:
+        with open(json_path, encoding='utf-8') as f:
+            journey = run_ladder_only(json.load(f))
+        with open(json_path, 'w', encoding='utf-8') as f:
+            json.dump(journey, f)
     else:
         try:
             journey = run_journey(args.quick, out)

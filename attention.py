@@ -5,8 +5,9 @@ from the data whom to read (attention is just a weighted average, whose weights 
 then the rest of a transformer block, one part a rung: several heads, a feed-forward, a stack of
 blocks, residual connections, LayerNorm. Trains as the lecture does: AdamW at one learning rate.
 Run: python attention.py --rung=head   (rungs: bigram average head heads ffwd blocks residual
-layernorm; the default, layernorm, is the whole block). On tiny Shakespeare, 2 CPU cores:
-RESULT
+layernorm; the default, layernorm, is the whole block).
+Result with defaults, tiny Shakespeare, 2 CPU cores (AMD EPYC): val 1.8968, 158,913 params,
+47.4 s; every rung's val is in the README.
 """
 import ast, math, os, random, signal, sys, time, urllib.request
 import torch

@@ -1,5 +1,5 @@
 """
-Chapter 7: attention without the mask, for classification: is a name real, or drawn from
+Chapter 8: attention without the mask, for classification: is a name real, or drawn from
 chapter 1's bigram table? Each fake is as long as a real name and made of the table's pairs, so
 the strongest model that sees only pairs and length (the baseline below) is near chance: what
 this encoder (gpt.py's blocks, each character seeing the whole name) gets right is structure

@@ -1,9 +1,11 @@
 """
-Chapter 6: a decoder-only transformer (GPT). Where the RNN squeezed the past into one state
-vector, self-attention lets every character look back at every earlier one directly and pick
-what matters. Run: python gpt.py (tiny Shakespeare), or --dataset=your.txt (any text or list);
-on a CUDA GPU it takes nanoGPT's sizes (--sizes=laptop keeps these); on N GPUs: torchrun
---standalone --nproc_per_node=N gpt.py; attention maps: --show_attention=True.
+Chapter 7: the transformer of chapter 6, made a tool. The model is chapter 6's layernorm rung
+with its heads batched as one tensor op, the fused attention kernel, GELU and GPT-2's init; it
+trains with dropout, weight decay, gradient clipping and a warmup-cosine schedule (nanoGPT's
+recipe, for a bigger model and longer runs), saves checkpoints, runs on several GPUs.
+Run: python gpt.py (tiny Shakespeare), or --dataset=your.txt (any text or list); on a CUDA GPU
+it takes nanoGPT's sizes (--sizes=laptop keeps these); on N GPUs: torchrun --standalone
+--nproc_per_node=N gpt.py; attention maps: --show_attention=True.
 Result with the CPU defaults, 2 CPU cores (AMD EPYC): val 1.6276 after 107.7 s of training.
 """
 import ast, contextlib, math, os, random, signal, sys, time, urllib.request
@@ -49,11 +51,11 @@ resume = False            # continue training from ckpt_path
 sample_only = False       # load ckpt_path and only generate
 
 # %%
-# model: the lecture's parts, in its order: attention heads, MultiHeadAttention, FeedForward,
-# Block, GPT. Defining a class does no work: the sizes are read, and vocab_size comes from the
-# data section below, when the model is built, right before training
+# model: chapter 6's block, batched: MultiHeadAttention (every head in one tensor op),
+# FeedForward, Block, GPT. Defining a class does no work: the sizes are read, and vocab_size
+# comes from the data section below, when the model is built, right before training
 class MultiHeadAttention(nn.Module):
-    """n_head self-attention heads side by side. Each is the lecture's Head: query, key, value,
+    """n_head self-attention heads side by side. Each is chapter 6's Head: query, key, value,
     scores, the causal mask, softmax, dropout, a weighted sum of the values. Here the heads run
     batched as one tensor op: one Linear makes the queries of every head, and its n_embd outputs
     are split into (n_head, head_size) by heads()."""

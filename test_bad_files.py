@@ -5,8 +5,8 @@ import contextlib, io, os, runpy, signal, sys
 import pytest
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-CHAPTERS = ['bigram_count.py', 'bigram_nn.py', 'mlp.py', 'wavenet.py', 'rnn.py', 'gpt.py',
-            'encoder.py']
+CHAPTERS = ['bigram_count.py', 'bigram_nn.py', 'mlp.py', 'wavenet.py', 'rnn.py', 'attention.py',
+            'gpt.py', 'encoder.py']
 BAD_FILES = {'empty': '', 'blank_lines': '\n\n  \n\t\n', 'one_character': 'a',
              'one_short_line': 'abc\n'}
 CASES = [(script, [], name) for script in CHAPTERS for name in BAD_FILES]

@@ -1,5 +1,5 @@
 """The README's promises about how a run ends, each met in a process of its own, as a user meets it:
-a closed pipe (`| head`) in all seven chapters, Ctrl-C in every training chapter, SIGTERM and SIGHUP
+a closed pipe (`| head`) in all eight chapters, Ctrl-C in every training chapter, SIGTERM and SIGHUP
 in gpt.py, running out of memory under a memory limit, Ctrl-C under torchrun. Each test checks the
 exit code, stdout and stderr of a real process.
 
@@ -174,12 +174,14 @@ NAMES_LONG = {'bigram_nn.py': ['--max_iters=100000', '--eval_interval=10'],
               'mlp.py': [*TINY['mlp.py'], '--max_iters=100000', '--eval_interval=10'],
               'wavenet.py': [*TINY['wavenet.py'], '--max_iters=100000', '--eval_interval=10'],
               'rnn.py': [*TINY['rnn.py'], '--max_iters=100000', '--eval_interval=10'],
-              'encoder.py': [*TINY['encoder.py'], '--max_iters=100000', '--eval_interval=10']}
+              'encoder.py': [*TINY['encoder.py'], '--max_iters=100000', '--eval_interval=10'],
+              'attention.py': [*TINY['attention.py'], '--max_iters=100000', '--eval_interval=10']}
 GPT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP']
 HUGE = 10 ** 12   # a batch of 10^12: its first tensor alone wants terabytes
 OUT_OF_MEMORY = {'mlp.py': [f'--batch_size={HUGE}'], 'wavenet.py': [f'--batch_size={HUGE}'],
                  'rnn.py': [f'--batch_size={HUGE}'], 'encoder.py': ['--n_embd=1048576'],
-                 'gpt.py': [*GPT_TINY, f'--batch_size={HUGE}']}
+                 'gpt.py': [*GPT_TINY, f'--batch_size={HUGE}'],
+                 'attention.py': [f'--batch_size={HUGE}']}
 
 
 def virtual_memory():  # this process's address space, in bytes: a fork starts with as much
@@ -277,7 +279,8 @@ def test_running_out_of_memory_is_one_line_naming_what_to_lower_and_code_1(scrip
             'wavenet.py': ['batch_size', 'block_size', 'n_embd', 'n_hidden'],
             'rnn.py': ['batch_size', 'n_embd', 'n_hidden'],
             'encoder.py': ['batch_size', 'block_size', 'n_embd'],
-            'gpt.py': ['batch_size', 'block_size', 'n_embd']}[script]
+            'gpt.py': ['batch_size', 'block_size', 'n_embd'],
+            'attention.py': ['batch_size', 'block_size', 'n_embd']}[script]
     assert run['code'] == 1 and 'final:' not in run['out'], run
     assert run['err'].startswith('error: out of memory on cpu: lower --'), run
     assert run['err'].count('\n') == 1 and re.findall(r'--(\w+)=', run['err']) == keys, run

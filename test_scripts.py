@@ -1,4 +1,4 @@
-"""Tests for the seven scripts. Run from the repository root, with names.txt and input.txt there:
+"""Tests for the eight scripts. Run from the repository root, with names.txt and input.txt there:
     python -m pytest -q
 Most tests run a script as a user would (a subprocess: exit code, printed lines, files written).
 Some run it in-process with runpy to look at a tensor it leaves behind (the model, the split):
@@ -14,7 +14,7 @@ from conftest import needs
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 NAMES_SCRIPTS = ['bigram_count.py', 'bigram_nn.py', 'mlp.py', 'wavenet.py', 'rnn.py']
-SCRIPTS = NAMES_SCRIPTS + ['gpt.py', 'encoder.py']
+SCRIPTS = NAMES_SCRIPTS + ['gpt.py', 'encoder.py', 'attention.py']  # attention.py: text, last here
 NEW_LINE = 'samples are new (not in the training names)'
 
 
@@ -154,7 +154,10 @@ ENC_TINY = ['--n_embd=16', '--n_head=2', '--n_layer=2', '--batch_size=64', '--ma
 TINY = {'bigram_count.py': ['--num_samples=3'],
         'bigram_nn.py': ['--max_iters=30', '--eval_interval=15', '--num_samples=3'],
         'mlp.py': NET_TINY, 'wavenet.py': NET_TINY, 'rnn.py': RNN_TINY,
-        'gpt.py': GPT_TINY + ['--num_samples=3'], 'encoder.py': ENC_TINY}
+        'gpt.py': GPT_TINY + ['--num_samples=3'], 'encoder.py': ENC_TINY,
+        'attention.py': ['--n_layer=2', '--n_embd=16', '--block_size=8', '--batch_size=8',
+                         '--max_iters=20', '--eval_interval=10', '--eval_iters=2',
+                         '--max_new_tokens=40']}
 
 
 # ---------------------------------------------------------------- every script: how it is written

@@ -80,7 +80,8 @@ class Zygote:
         self.codes, self.started, self.cpu = {}, [], {}
         self.news = threading.Condition()
         self.one_at_a_time = threading.Lock()
-        threading.Thread(target=self.listen, daemon=True).start()
+        self.listener = threading.Thread(target=self.listen, daemon=True)
+        self.listener.start()
 
     def listen(self):
         while True:
@@ -116,8 +117,9 @@ class Zygote:
 
     def close(self):
         self.control.shutdown(socket.SHUT_RDWR)  # the zygote reads the end, and ends
-        self.control.close()
         self.process.wait(timeout=30)
+        self.listener.join(timeout=30)  # it has read the end too: closing now cannot cut its recv
+        self.control.close()
 
 
 def children(pid):

@@ -1,9 +1,8 @@
 """
-Chapter 6: attention, one part at a time. Every character gets to read the ones before it: first
-as a plain average of the past (the weights fixed), then through self-attention heads that learn
-from the data whom to read (attention is just a weighted average, whose weights are learned),
-then the rest of a transformer block, one part a rung: several heads, a feed-forward, a stack of
-blocks, residual connections, LayerNorm. Trains as the lecture does: AdamW at one learning rate.
+Chapter 6: attention, one part at a time. Each character reads the ones before it: first as a
+plain average of the past, then through self-attention heads (attention is just a weighted
+average, whose weights are learned from the data), then the rest of a transformer block, a part
+a rung: several heads, a feed-forward, a stack, residuals, LayerNorm. Trains as the lecture does.
 Run: python attention.py --rung=head   (rungs: bigram average head heads ffwd blocks residual
 layernorm; the default, layernorm, is the whole block).
 Result with defaults, tiny Shakespeare, 2 CPU cores (AMD EPYC): val 1.8968, 158,913 params,

@@ -1,11 +1,10 @@
 """
-Chapter 7: the transformer of chapter 6, made a tool. The model is chapter 6's layernorm rung
-with its heads batched as one tensor op, the fused attention kernel, GELU and GPT-2's init; it
-trains with dropout, weight decay, gradient clipping and a warmup-cosine schedule (nanoGPT's
-recipe, for a bigger model and longer runs), saves checkpoints, runs on several GPUs.
-Run: python gpt.py (tiny Shakespeare), or --dataset=your.txt (any text or list); on a CUDA GPU
-it takes nanoGPT's sizes (--sizes=laptop keeps these); on N GPUs: torchrun --standalone
---nproc_per_node=N gpt.py; attention maps: --show_attention=True.
+Chapter 7: chapter 6's transformer made a tool. The model is the layernorm rung with its heads
+batched as one tensor op, the fused attention kernel, GELU and GPT-2's init; it trains with
+nanoGPT's recipe (dropout, weight decay, clipping, warmup and cosine decay: a bigger model, longer
+runs), saves checkpoints and runs on several GPUs. Run: python gpt.py (tiny Shakespeare), or
+--dataset=your.txt; on a CUDA GPU it takes nanoGPT's sizes (--sizes=laptop keeps these); on N
+GPUs: torchrun --standalone --nproc_per_node=N gpt.py; attention maps: --show_attention=True.
 Result with the CPU defaults, 2 CPU cores (AMD EPYC): val 1.6276 after 107.7 s of training.
 """
 import ast, contextlib, math, os, random, signal, sys, time, urllib.request

@@ -330,16 +330,12 @@ check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number 
 check('top_k', top_k >= 0, 'an integer >= 0')
 if not ckpt_path: fail('--ckpt_path is empty: name the checkpoint file, e.g. --ckpt_path=gpt.pt')
 
+
 # %%
-# the values that run. A run that goes on from a checkpoint (--resume, --sample_only) is the run
-# that was started: it takes every hyperparameter the checkpoint saved, except those given again
-# as flags; its model's shape and mode cannot change, and the sizes never apply to it. A new run
-# takes the sizes: 'gpu' puts nanoGPT's shakespeare_char values over every key not set by a flag
-# (its betas and grad_clip are this file's on every device); 'auto' picks 'gpu' on a CUDA device
-# in a run from a file (python gpt.py, %run gpt.py), while a cell pasted into a notebook runs its
-# globals as written. bfloat16 needs compute capability 8.0 or newer (A100, H100); older GPUs
-# (T4, V100) get float16 and a gradient scaler. weights_only=True: torch.load rebuilds only
-# tensors and containers, so a checkpoint file cannot run code
+# a run that goes on from a checkpoint (--resume, --sample_only) is the run that was started: it
+# takes every hyperparameter the checkpoint saved, except those given again as flags; its model's
+# shape and mode cannot change. weights_only=True: torch.load rebuilds only tensors and
+# containers, so a checkpoint file cannot run code
 checkpoint = None
 this_run = ['resume', 'sample_only', 'ckpt_path', 'device']  # this run's own, never restored
 if resume or sample_only:
@@ -367,62 +363,6 @@ if resume or sample_only:
     for key in hyperparameters:
         if key not in flagged and key not in this_run:
             globals()[key] = config[key]
-on_cuda = device.startswith('cuda')
-auto = sizes == 'auto'
-if auto:
-    sizes = 'gpu' if on_cuda and run_as_file else 'laptop'
-gpu_sizes = {'batch_size': 64, 'block_size': 256, 'n_layer': 6, 'n_head': 6, 'n_embd': 384,
-             'dropout': 0.2, 'max_iters': 5000, 'eval_interval': 500, 'eval_iters': 200,
-             'learning_rate': 1e-3}
-if sizes == 'gpu' and on_cuda:  # elsewhere the precision stays as written
-    capable = torch.cuda.get_device_capability(device) >= (8, 0)
-    gpu_sizes['dtype'] = 'bfloat16' if capable else 'float16'
-kept = []  # the keys whose flags are kept over the gpu sizes
-if sizes == 'gpu' and checkpoint is None:
-    for key, value in gpu_sizes.items():
-        if key in flagged:
-            kept.append(key)
-        else:
-            globals()[key] = value
-# the checks that need the final values: the sizes' or the checkpoint's
-check('n_embd', n_embd % n_head == 0,
-      f'a multiple of n_head={n_head} (each head gets n_embd // n_head channels)')
-check('attention_layer', -n_layer <= attention_layer < n_layer,
-      f'a block: 0 to {n_layer - 1}, or -1 for the last')
-# float16 needs a gradient scaler, which an Apple GPU has from torch 2.8 on
-if device == 'mps' and dtype == 'float16' and torch.__version__ < '2.8':
-    fail(f'--dtype=float16 on an Apple GPU needs torch 2.8 or newer, this is {torch.__version__}: '
-         f'use --dtype=bfloat16 or float32, or pip install -U torch')
-
-# the first line says which values run, and why. Under torchrun (several processes, below) each
-# process has a RANK, and process 0 alone prints
-master = int(os.environ.get('RANK', '0')) == 0
-place = 'the file' if run_as_file else 'this notebook cell'
-if checkpoint is not None:
-    action = 'sampling from' if sample_only else 'resuming'
-    first_line = (f"{action} {ckpt_path} from step {checkpoint['iter']}, with the settings it "
-                  f"saved (device {device}")
-    changed = []  # the saved values that flags replace
-    for key in flagged:
-        if key not in this_run and globals()[key] != config[key]:
-            changed.append(key)
-    if changed:
-        first_line += f"; changed by flags: {', '.join(changed)}"
-elif sizes == 'gpu':
-    reason = 'a run from a file' if auto else f"sizes = 'gpu' in {place}"
-    if 'sizes' in flagged:
-        reason = '--sizes=gpu'
-    first_line = f"sizes: gpu, nanoGPT's shakespeare_char (device {device}, {reason}"
-    if kept:
-        first_line += f"; kept from flags: {', '.join(kept)}"
-else:
-    first_line = f'sizes: laptop, as written in {place} (device {device}'
-    if 'sizes' in flagged:
-        first_line += ', --sizes=laptop'
-    if auto and on_cuda:
-        first_line += "; sizes = 'gpu' in the cell for nanoGPT's"
-if master:
-    print(first_line + ')')
 
 # %%
 # data: in names mode each non-blank line, stripped, is one item (a name, a word); in text mode
@@ -460,9 +400,8 @@ if names_mode and text is not None:
 if names_mode and text is not None and len(lines) < 10:
     fail(f'{dataset} has too few lines ({len(lines)}): it needs at least 10 (one name per '
          f'line) so that train, val and test are not empty', 1)
-if not names_mode and text is not None and len(text) < 10 * (block_size + 1):
-    fail(f'{dataset} has {len(text)} characters: it needs at least {10 * (block_size + 1)} '
-         f'(val must hold a block)', 1)
+if not names_mode and text == '':  # how much text a block needs is checked with the sizes, below
+    fail(f'{dataset} is empty: there is no text to learn from', 1)
 if text is None:
     itos = checkpoint['itos']
 elif names_mode:
@@ -550,7 +489,42 @@ def get_batch(split, generator=None):  # (B, T) inputs and (B, T) targets, int64
     chunk = d[ix[:, None] + offsets].long()  # (B, T + 1): row b holds d[ix[b] + 0..block_size]
     return chunk[:, :-1].to(device), chunk[:, 1:].to(device)  # (B, T) each
 
-# the checks that need the data: block_size is final now (from a checkpoint, the checkpoint's)
+# %%
+# the sizes, for a new run: 'gpu' puts nanoGPT's shakespeare_char values over every key not set by
+# a flag (its betas and grad_clip are this file's on every device); 'auto' picks 'gpu' on a CUDA
+# device in a run from a file (python gpt.py, %run gpt.py), while a cell pasted into a notebook runs
+# its globals as written. A checkpoint's run keeps its own. bfloat16 needs compute capability 8.0
+# or newer (A100, H100); older GPUs (T4, V100) get float16 and a gradient scaler
+on_cuda = device.startswith('cuda')
+auto = sizes == 'auto'
+if auto:
+    sizes = 'gpu' if on_cuda and run_as_file else 'laptop'
+gpu_sizes = {'batch_size': 64, 'block_size': 256, 'n_layer': 6, 'n_head': 6, 'n_embd': 384,
+             'dropout': 0.2, 'max_iters': 5000, 'eval_interval': 500, 'eval_iters': 200,
+             'learning_rate': 1e-3}
+if sizes == 'gpu' and on_cuda:  # elsewhere the precision stays as written
+    capable = torch.cuda.get_device_capability(device) >= (8, 0)
+    gpu_sizes['dtype'] = 'bfloat16' if capable else 'float16'
+kept = []  # the keys whose flags are kept over the gpu sizes
+if sizes == 'gpu' and checkpoint is None:
+    for key, value in gpu_sizes.items():
+        if key in flagged:
+            kept.append(key)
+        else:
+            globals()[key] = value
+
+# the checks that need the final values (from a checkpoint, the checkpoint's) and the data
+check('n_embd', n_embd % n_head == 0,
+      f'a multiple of n_head={n_head} (each head gets n_embd // n_head channels)')
+check('attention_layer', -n_layer <= attention_layer < n_layer,
+      f'a block: 0 to {n_layer - 1}, or -1 for the last')
+# float16 needs a gradient scaler, which an Apple GPU has from torch 2.8 on
+if device == 'mps' and dtype == 'float16' and torch.__version__ < '2.8':
+    fail(f'--dtype=float16 on an Apple GPU needs torch 2.8 or newer, this is {torch.__version__}: '
+         f'use --dtype=bfloat16 or float32, or pip install -U torch')
+if not names_mode and text is not None and len(text) < 10 * (block_size + 1):
+    fail(f'{dataset} has {len(text)} characters: it needs at least {10 * (block_size + 1)} '
+         f'(val must hold a block)', 1)
 if names_mode and text is not None and block_size < max_len + 1:
     fail(f'the longest name needs --block_size={max_len + 1} or more (block_size is {block_size})')
 # the prompt: characters of the vocabulary; in names mode the start of every name ('': none).
@@ -572,7 +546,36 @@ for c in prompt:
     if c not in stoi:
         fail(f'prompt character {c!r} is not in the vocabulary of {dataset}; '
              f"use characters from: {''.join(itos)!r}")
+
+# the first lines say which values run, and why, and on what data. Under torchrun (several
+# processes, below) each process has a RANK, and process 0 alone prints
+master = int(os.environ.get('RANK', '0')) == 0
+place = 'the file' if run_as_file else 'this notebook cell'
+if checkpoint is not None:
+    action = 'sampling from' if sample_only else 'resuming'
+    first_line = (f"{action} {ckpt_path} from step {checkpoint['iter']}, with the settings it "
+                  f"saved (device {device}")
+    changed = []  # the saved values that flags replace
+    for key in flagged:
+        if key not in this_run and globals()[key] != config[key]:
+            changed.append(key)
+    if changed:
+        first_line += f"; changed by flags: {', '.join(changed)}"
+elif sizes == 'gpu':
+    reason = 'a run from a file' if auto else f"sizes = 'gpu' in {place}"
+    if 'sizes' in flagged:
+        reason = '--sizes=gpu'
+    first_line = f"sizes: gpu, nanoGPT's shakespeare_char (device {device}, {reason}"
+    if kept:
+        first_line += f"; kept from flags: {', '.join(kept)}"
+else:
+    first_line = f'sizes: laptop, as written in {place} (device {device}'
+    if 'sizes' in flagged:
+        first_line += ', --sizes=laptop'
+    if auto and on_cuda:
+        first_line += "; sizes = 'gpu' in the cell for nanoGPT's"
 if master:
+    print(first_line + ')')
     kind = 'one name per line' if names_mode else 'running text'
     source = dataset if text is not None else f'{ckpt_path} (no {dataset} here)'
     print(f'{source}: mode={mode} ({kind}), {vocab_size} distinct characters')

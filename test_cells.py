@@ -119,6 +119,12 @@ def test_every_section_is_a_cell_that_starts_with_its_title(script):
     last = chapter[machinery].rstrip().splitlines()[-1]
     assert last.startswith('# end of the shared machinery'), 'the machinery is one cell'
     assert title(chapter[machinery + 1]).startswith('# range checks'), titles
+    # the data soon after the banner: the range checks, then the data; gpt.py reads the checkpoint
+    # it goes on from in between (the dataset and the mode are the checkpoint's)
+    data = next(i for i, cell in enumerate(chapter) if title(cell).startswith('# data'))
+    assert data - machinery == (3 if script == 'gpt.py' else 2), titles
+    between = ''.join(cell.lstrip('\n') for cell in chapter[machinery + 1:data])  # unpadded
+    assert between.count('\n') <= 70, script
     for section in ('# data', '# evaluation'):
         assert any(t.startswith(section) for t in titles), (script, section)
     final = 'attention view' if script == 'encoder.py' else 'sample'

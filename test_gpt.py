@@ -212,14 +212,15 @@ def fake_gpu(monkeypatch, tmp_path, capability=(8, 0)):
 
 def run_like_jupyter(namespace, source, monkeypatch, argv):
     """exec gpt.py's source in a namespace, as a kernel runs a pasted cell (no __file__) or %run
-    (with __file__), until it opens its dataset: by then the sizes are chosen, and said."""
-    real_open = open
+    (with __file__), until it has printed its first two lines (the values that run, the data):
+    by then the sizes are chosen and said, and nothing has touched the GPU."""
+    real_print = builtins.print
 
-    def open_until_the_data(file, *args, **kwargs):
-        if os.path.basename(str(file)) == 'input.txt':
+    def print_until_the_data_line(*args, **kwargs):
+        real_print(*args, **kwargs)
+        if args and 'distinct characters' in str(args[0]):
             raise Stopped
-        return real_open(file, *args, **kwargs)
-    monkeypatch.setattr(builtins, 'open', open_until_the_data)
+    monkeypatch.setattr(builtins, 'print', print_until_the_data_line)
     monkeypatch.setattr(sys, 'argv', argv)
     with pytest.raises(Stopped):
         exec(compile(source, GPT, 'exec'), namespace)
@@ -238,7 +239,7 @@ def test_gpt_first_line_says_the_laptop_sizes_apply_on_a_cpu(trained):
 
 def test_gpt_a_cell_pasted_into_a_notebook_on_a_gpu_runs_what_it_says(tmp_path, monkeypatch,
                                                                       capsys):
-    # reaches inside: the globals the cell runs with, read when it stops to open its data
+    # reaches inside: the globals the cell runs with, read when it has said them
     fake_gpu(monkeypatch, tmp_path)
     source = open(GPT, encoding='utf-8').read()
     source, edits = re.subn(r'^max_iters = \d+', 'max_iters = 3', source, flags=re.M)
@@ -256,7 +257,7 @@ def test_gpt_a_cell_pasted_into_a_notebook_on_a_gpu_runs_what_it_says(tmp_path, 
 @pytest.mark.parametrize('capability,dtype', [((8, 0), 'bfloat16'), ((7, 5), 'float16')])
 def test_gpt_run_from_a_file_on_a_gpu_takes_nanogpts_sizes_but_not_over_a_flag(
         capability, dtype, tmp_path, monkeypatch, capsys):
-    # reaches inside: the sizes chosen, read when the run stops to open its data
+    # reaches inside: the sizes chosen, read when the run has said them
     fake_gpu(monkeypatch, tmp_path, capability)
     namespace = {'__name__': '__main__', '__file__': GPT}
     run_like_jupyter(namespace, open(GPT, encoding='utf-8').read(), monkeypatch,

@@ -1,21 +1,26 @@
 """The README's promises about how a run ends, each met in a process of its own, as a user meets it:
 a closed pipe (`| head`) in all eight chapters, Ctrl-C in every training chapter, SIGTERM and SIGHUP
-in gpt.py, running out of memory under a memory limit, Ctrl-C under torchrun. Each test checks the
-exit code, stdout and stderr of a real process.
+in gpt.py, running out of memory under a memory limit, Ctrl-C under torchrun and a clean end under
+torchrun, a stopped run resumed with --resume=True alone, a Windows pipe (cp1252), and the suite
+where POSIX signals do not exist. Each test checks the exit code, stdout and stderr of a real
+process.
 
-A python started afresh spends 2-3 s of CPU importing torch: twenty of them would double the
+A python started afresh spends 2-3 s of CPU importing torch: thirty of them would double the
 suite's time. So the runs start together, forked from one python that has imported torch once (a
 zygote, as Android starts its apps). Each run is still a process of its own: its own pipes, signal
-handlers, memory limit, excepthook and exit code, the same as `python script.py` would have; only
-its `import torch` finds torch already loaded. torchrun's workers are fresh pythons, as always."""
-import contextlib, json, os, re, signal, socket, subprocess, sys, threading
+handlers, memory limit, environment, excepthook and exit code, the same as `python script.py`
+would have; only its `import torch` finds torch already loaded. torchrun's workers are fresh
+pythons, as always. Where there is no fork (Windows) each run is a fresh python instead, and the
+tests that need POSIX signals skip, saying why."""
+import contextlib, functools, io, json, os, re, signal, socket, subprocess, sys, threading
 import pytest
 import torch
-from test_scripts import ROOT, TINY, GPT_TINY, WRAP, names_in
+from test_scripts import ROOT, TINY, GPT_TINY, SHAKESPEARE, WRAP, evals, names_in
 
-pytestmark = pytest.mark.skipif(
-    not all(hasattr(signal, s) for s in ('SIGPIPE', 'SIGHUP')) or not hasattr(os, 'killpg')
-    or not hasattr(os, 'fork'), reason='needs POSIX signals, fork and process groups (not on Windows)')
+POSIX = all(hasattr(signal, s) for s in ('SIGPIPE', 'SIGHUP')) and hasattr(os, 'killpg') \
+    and hasattr(os, 'fork')
+POSIX_ONLY = pytest.mark.skipif(not POSIX, reason='needs POSIX signals, fork and process groups '
+                                                  '(not on Windows)')
 
 ZYGOTE = r'''
 import gc, json, os, resource, runpy, select, socket, sys
@@ -39,6 +44,10 @@ while True:
             os.dup2(fds[1], 2)
             os.closerange(3, 1024)
             os.chdir(run['cwd'])
+            os.environ.update(run['env'])
+            if run['encoding']:  # what PYTHONIOENCODING does as a python starts
+                sys.stdout.reconfigure(encoding=run['encoding'])
+                sys.stderr.reconfigure(encoding=run['encoding'])
             if run['memory']:
                 resource.setrlimit(resource.RLIMIT_AS, (run['memory'], run['memory']))
             sys.argv = run['argv']
@@ -97,18 +106,18 @@ class Zygote:
                     self.cpu[int(pid)] = float(code[1])
                 self.news.notify_all()
 
-    def start(self, argv, module=None, memory=None, cwd=ROOT):
+    def start(self, run):
         """-> (pid, stdout, stderr): the run's pid, and its output as text files to read."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        run = {'argv': argv, 'module': module, 'memory': memory, 'cwd': str(cwd)}
         with self.one_at_a_time, self.news:  # the pid that comes back is this run's
             socket.send_fds(self.control, [json.dumps(run).encode()], [out_w, err_w])
             os.close(out_w)
             os.close(err_w)
             assert self.news.wait_for(lambda: self.started, timeout=60), 'the zygote is gone'
             pid = self.started.pop()
-        return pid, open(out_r, encoding='utf-8'), open(err_r, encoding='utf-8')
+        encoding = run['encoding'] or 'utf-8'
+        return pid, open(out_r, encoding=encoding), open(err_r, encoding=encoding)
 
     def wait(self, pid, timeout=90):  # -> its exit code; None: still running after timeout
         with self.news:
@@ -120,6 +129,35 @@ class Zygote:
         self.process.wait(timeout=30)
         self.listener.join(timeout=30)  # it has read the end too: closing now cannot cut its recv
         self.control.close()
+
+
+class Fresh:
+    """Where there is no fork (Windows): each run a fresh python, as Zygote's interface has it."""
+
+    def __init__(self):
+        self.processes, self.cpu = {}, {}
+
+    def start(self, run):
+        if run['module']:  # python -m module, then what follows the program's name
+            command = [sys.executable, '-m', run['module'], *run['argv'][1:]]
+        else:
+            command = [sys.executable, *run['argv']]
+        env = dict(os.environ, **run['env'], OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+        env['PYTHONIOENCODING'] = run['encoding'] or 'utf-8'
+        p = subprocess.Popen(command, cwd=run['cwd'], stdin=subprocess.DEVNULL, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.processes[p.pid] = p
+        encoding = run['encoding'] or 'utf-8'
+        return p.pid, io.TextIOWrapper(p.stdout, encoding), io.TextIOWrapper(p.stderr, encoding)
+
+    def wait(self, pid, timeout=90):
+        try:
+            return self.processes[pid].wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self):
+        pass
 
 
 def children(pid):
@@ -138,8 +176,11 @@ def children(pid):
 def drive(zygote, run, result):
     """One run from start to end: closes its stdout at once (a reader that is gone), or on the
     first stdout line that starts with run['at'] sends it run['signal'] (the moment is known: the
-    run has printed it). Stores its exit code, stdout and stderr in result."""
-    pid, out, err = zygote.start(run['argv'], module=run.get('module'), memory=run.get('memory'))
+    run has printed it). Stores its exit code, stdout and stderr in result; then starts the run
+    that follows it (run['then']), if any, its result in result['then']."""
+    run = dict({'module': None, 'memory': None, 'cwd': ROOT, 'env': {}, 'encoding': None}, **run)
+    follower = run.pop('then', None)
+    pid, out, err = zygote.start(run)
     try:
         result['out'] = follow(pid, out, run)
         result['err'] = err.read()
@@ -148,9 +189,12 @@ def drive(zygote, run, result):
     finally:
         out.close()
         err.close()
-        if result.get('code') is None:         # this run failed on its way, or hangs: end it
+        if result.get('code') is None and hasattr(os, 'killpg'):  # it failed on its way, or hangs
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+    if follower and result.get('code') is not None:
+        result['then'] = {}
+        drive(zygote, follower, result['then'])
 
 
 def follow(pid, out, run):
@@ -191,58 +235,105 @@ def virtual_memory():  # this process's address space, in bytes: a fork starts w
     return int(re.search(r'VmSize:\s+(\d+) kB', status)[1]) * 1024
 
 
-@pytest.fixture(scope='module')
-def runs(tmp_path_factory):
-    """Every run of this file, started at once and driven side by side; their results by name."""
-    folder = tmp_path_factory.mktemp('processes')
+RESUMED = [*GPT_TINY, '--max_iters=100', '--eval_interval=15', '--learning_rate=0.005',
+           '--dropout=0.1', '--warmup_iters=7', '--seed=7']  # none of them the default
+CP1252_PROMPT = 'I am\nRO'
+
+
+def torchrun(folder, *args):  # torchrun, 2 processes, running gpt.py through the wrapper WRAP
+    folder.mkdir()
+    (folder / 'wrap.py').write_text(f'FOLDER, GPT = {str(folder)!r}, '
+                                    f'{os.path.join(ROOT, "gpt.py")!r}\n' + WRAP)
+    return ['torchrun', '--standalone', '--nproc_per_node=2', str(folder / 'wrap.py'),
+            '--device=cpu', *GPT_TINY, '--gradient_accumulation_steps=2',
+            f'--ckpt_path={folder / "c.pt"}', *args]
+
+
+def start_runs(folder):
+    """Every run of this file, started at once and driven side by side by threads of this process;
+    -> a function that waits for them all and returns their results by name."""
     few = folder / 'few.txt'
     few.write_text('\n'.join(names_in(os.path.join(ROOT, 'names.txt'))[:2000]))
+    text = folder / 'text.txt'
+    text.write_text(SHAKESPEARE, encoding='utf-8')
     plan = {}
 
     def script(name, *args):
         return [os.path.join(ROOT, name), '--device=cpu', *args]
-    for name in TINY:
-        data = [f'--ckpt_path={folder / "pipe.pt"}'] if name == 'gpt.py' else [f'--dataset={few}']
-        plan[f'pipe {name}'] = {'argv': script(name, *TINY[name], *data), 'at': 'close'}
-    for name in NAMES_LONG:
-        plan[f'ctrl-c {name}'] = {'argv': script(name, *NAMES_LONG[name], f'--dataset={few}'),
-                                  'at': 'iter 1/', 'signal': signal.SIGINT}
-    for kind in GPT_SIGNALS:
-        plan[f'{kind} gpt.py'] = {'argv': script('gpt.py', *GPT_LONG,
-                                                 f'--ckpt_path={folder / kind}.pt'),
-                                  'at': 'iter 1/', 'signal': getattr(signal, kind)}
-    memory = virtual_memory() + 2 * 2 ** 30   # room for a run, none for a terabyte
-    for name, args in OUT_OF_MEMORY.items():
-        data = [] if name == 'gpt.py' else [f'--dataset={few}']
-        plan[f'oom {name}'] = {'argv': script(name, *args, *data), 'memory': memory}
-    torchrun = folder / 'torchrun'
-    torchrun.mkdir()
-    (torchrun / 'wrap.py').write_text(f'FOLDER, GPT = {str(torchrun)!r}, '
-                                      f'{os.path.join(ROOT, "gpt.py")!r}\n' + WRAP)
-    plan['torchrun'] = {'argv': ['torchrun', '--standalone', '--nproc_per_node=2',
-                                 str(torchrun / 'wrap.py'), '--device=cpu', *GPT_TINY,
-                                 '--max_iters=5000', '--eval_interval=100',
-                                 '--gradient_accumulation_steps=2',
-                                 f'--ckpt_path={torchrun / "c.pt"}'],
-                        'module': 'torch.distributed.run', 'at': 'iter 10/5000',
-                        'signal': signal.SIGINT, 'worker': True}
-    with open(folder / 'zygote.log', 'w') as log:
-        zygote = Zygote(log)
-        results = {name: {} for name in plan}
-        threads = [threading.Thread(target=drive, args=(zygote, plan[name], results[name]))
-                   for name in plan]
-        for t in threads:
-            t.start()
+    plan['torchrun clean'] = {'argv': torchrun(folder / 'clean'), 'module': 'torch.distributed.run'}
+    cp1252 = folder / 'cp1252.pt'  # a checkpoint, then a sampling from it into a Windows pipe
+    plan['cp1252'] = {'argv': script('gpt.py', *GPT_TINY, '--max_iters=2', f'--ckpt_path={cp1252}'),
+                      'then': {'argv': script('gpt.py', f'--ckpt_path={cp1252}', '--sample_only=True',
+                                              '--show_attention=True', f'--prompt={CP1252_PROMPT}',
+                                              '--max_new_tokens=5'),
+                               'encoding': 'cp1252'}}
+    if POSIX:
+        for name in TINY:
+            data = [f'--ckpt_path={folder / "pipe.pt"}'] if name == 'gpt.py' else [f'--dataset={few}']
+            plan[f'pipe {name}'] = {'argv': script(name, *TINY[name], *data), 'at': 'close'}
+        for name in NAMES_LONG:
+            plan[f'ctrl-c {name}'] = {'argv': script(name, *NAMES_LONG[name], f'--dataset={few}'),
+                                      'at': 'iter 1/', 'signal': signal.SIGINT}
+        for kind in GPT_SIGNALS:
+            plan[f'{kind} gpt.py'] = {'argv': script('gpt.py', *GPT_LONG,
+                                                     f'--ckpt_path={folder / kind}.pt'),
+                                      'at': 'iter 1/', 'signal': getattr(signal, kind)}
+        memory = virtual_memory() + 2 * 2 ** 30   # room for a run, none for a terabyte
+        for name, args in OUT_OF_MEMORY.items():
+            data = [] if name == 'gpt.py' else [f'--dataset={few}']
+            plan[f'oom {name}'] = {'argv': script(name, *args, *data), 'memory': memory}
+        plan['torchrun ctrl-c'] = {'argv': torchrun(folder / 'ctrl-c', '--max_iters=5000',
+                                                    '--eval_interval=100'),
+                                   'module': 'torch.distributed.run', 'at': 'iter 10/5000',
+                                   'signal': signal.SIGINT, 'worker': True}
+        resumed = folder / 'resumed.pt'  # a run stopped by Ctrl-C, then resumed with one flag
+        plan['resume: stopped'] = {'argv': script('gpt.py', *RESUMED, f'--dataset={text}',
+                                                  f'--ckpt_path={resumed}'),
+                                   'at': 'iter 1/100 |', 'signal': signal.SIGINT,
+                                   'then': {'argv': script('gpt.py', f'--ckpt_path={resumed}',
+                                                           '--resume=True')}}
+        plan['resume: whole'] = {'argv': script('gpt.py', *RESUMED, f'--dataset={text}',
+                                                f'--ckpt_path={folder / "whole.pt"}')}
+        plan['no posix signals'] = {'argv': ['pytest', '-q', '-rs', '-p', 'no:cacheprovider',
+                                             'test_scripts.py', '-k', 'unknown_key and bigram '
+                                             'or sigint_handler_is_restored'],
+                                    'module': 'pytest', 'env': {'SIMULATE_WINDOWS': '1'}}
+    log = open(folder / 'zygote.log', 'w')
+    zygote = Zygote(log) if POSIX else Fresh()
+    results = {name: {} for name in plan}
+    threads = [threading.Thread(target=drive, args=(zygote, plan[name], results[name]), daemon=True)
+               for name in plan]
+    for t in threads:
+        t.start()
+
+    @functools.cache  # once: the fixture below, or the session's end if no test asked
+    def finish():
         for t in threads:
             t.join()
         zygote.close()
-    for name, result in results.items():
-        assert result.get('code') is not None, f'{name} did not finish: {result}; zygote: ' + \
-            (folder / 'zygote.log').read_text()[-2000:]
-    results['folder'] = folder
-    return results
+        log.close()
+        for name, result in results.items():
+            while result:
+                assert result.get('code') is not None, f'{name} did not finish: {result}; ' + \
+                    'zygote: ' + (folder / 'zygote.log').read_text()[-2000:]
+                result = result.get('then')
+        return dict(results, folder=folder)
+    return finish
 
 
+EARLY = None  # the runs, when conftest has started them as the session started
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    """The results of every run of this file, by name. conftest starts the runs as the session
+    starts, so that they go on the second core while the in-process tests run (this module's tests
+    come after half of the others); a session of this file alone starts them here."""
+    finish = EARLY or start_runs(tmp_path_factory.mktemp('processes'))
+    return finish()
+
+
+@POSIX_ONLY
 @pytest.mark.parametrize('script', list(TINY))
 def test_a_closed_pipe_ends_the_run_quietly_as_unix_tools_do(script, runs):
     # `python script.py | head`: the reader is gone; the next write kills the run by SIGPIPE, as
@@ -251,6 +342,7 @@ def test_a_closed_pipe_ends_the_run_quietly_as_unix_tools_do(script, runs):
     assert (run['code'], run['err']) == (-signal.SIGPIPE, ''), run
 
 
+@POSIX_ONLY
 @pytest.mark.parametrize('script', NAMES_LONG)
 def test_ctrl_c_stops_a_training_chapter_in_one_line_with_code_130(script, runs):
     run = runs[f'ctrl-c {script}']
@@ -258,6 +350,7 @@ def test_ctrl_c_stops_a_training_chapter_in_one_line_with_code_130(script, runs)
     assert 'final:' not in run['out'], run
 
 
+@POSIX_ONLY
 @pytest.mark.parametrize('kind', GPT_SIGNALS)
 def test_gpt_ctrl_c_sigterm_and_sighup_finish_the_step_save_and_exit(kind, runs):
     # Ctrl-C, a job scheduler's SIGTERM, a closed terminal's SIGHUP: the step ends, the checkpoint
@@ -272,6 +365,7 @@ def test_gpt_ctrl_c_sigterm_and_sighup_finish_the_step_save_and_exit(kind, runs)
     assert torch.load(path, weights_only=True)['iter'] == int(stopped[0][0]) >= 1
 
 
+@POSIX_ONLY
 @pytest.mark.parametrize('script', OUT_OF_MEMORY)
 def test_running_out_of_memory_is_one_line_naming_what_to_lower_and_code_1(script, runs):
     # a real allocation that fails: the process may not grow past its limit (RLIMIT_AS, as
@@ -288,12 +382,13 @@ def test_running_out_of_memory_is_one_line_naming_what_to_lower_and_code_1(scrip
     assert run['err'].count('\n') == 1 and re.findall(r'--(\w+)=', run['err']) == keys, run
 
 
+@POSIX_ONLY
 def test_torchrun_ctrl_c_stops_every_process_at_one_step_with_one_checkpoint_and_exits_1(runs):
     # Ctrl-C reaches torchrun's processes; they may see it at different steps, yet all must stop
     # at the same one, and process 0 alone saves. The hard case: one process alone gets it (the
     # other would wait for it forever). torchrun then reports the failed process and exits 1
-    run = runs['torchrun']
-    folder = runs['folder'] / 'torchrun'
+    run = runs['torchrun ctrl-c']
+    folder = runs['folder'] / 'ctrl-c'
     stopped = re.findall(r'interrupted at iter (\d+)', run['out'])
     assert len(stopped) == 1, run['out'] + run['err'][-3000:]
     assert run['code'] == 1, run['err'][-3000:]
@@ -302,3 +397,72 @@ def test_torchrun_ctrl_c_stops_every_process_at_one_step_with_one_checkpoint_and
     assert r0['it'] == r1['it'] == int(stopped[0])                  # the same step everywhere
     assert torch.load(folder / 'c.pt', weights_only=True)['iter'] == int(stopped[0])
     assert all(torch.equal(r0['model'][k], r1['model'][k]) for k in r0['model'])
+
+
+def test_gpt_trains_data_parallel_with_torchrun_and_ends_clean(runs):
+    # reaches inside: the wrapper saves each process's weights and one batch when training ends
+    run = runs['torchrun clean']
+    folder = runs['folder'] / 'clean'
+    assert run['code'] == 0, run['err'][-3000:]
+    # both processes end clean: none aborts at exit, none is killed by a signal (issue 33)
+    for sign in ['terminate called', 'SIGABRT', 'Signal ', 'exitcode', 'Traceback']:
+        assert sign not in run['err'], run['err'][-3000:]
+    assert run['out'].count('final:') == 1 and run['out'].count('input.txt: mode=') == 1  # rank 0
+    vals = evals(run['out'])
+    assert len(vals) == 2 and vals[1] < vals[0]                              # the loss falls
+    assert sorted(os.listdir(folder)) == ['c.pt', 'rank0.w', 'rank1.w', 'wrap.py']
+    r0, r1 = (torch.load(folder / f'rank{r}.w', weights_only=True) for r in (0, 1))
+    assert all(torch.equal(r0['model'][k], r1['model'][k]) for k in r0['model'])  # identical
+    assert not torch.equal(r0['batch'], r1['batch'])                             # own batches
+
+
+def masked(out):  # the final line and the samples, the training time masked
+    return re.sub(r'time=[\d.]+s', 'time=', out.split('final:')[1])
+
+
+@POSIX_ONLY
+def test_gpt_resume_alone_continues_the_run_that_was_started(runs):
+    # separate processes: the run that is stopped knows nothing of the one that resumes it, which
+    # is given --resume=True alone; the whole run is the same settings never stopped
+    stopped_run, whole = runs['resume: stopped'], runs['resume: whole']
+    assert stopped_run['code'] == 130 and 'continue with --resume=True' in stopped_run['out'], \
+        stopped_run['err']
+    stopped = int(re.search(r'interrupted at iter (\d+)', stopped_run['out'])[1])
+    assert 0 < stopped < 100
+    resumed = stopped_run['then']
+    assert resumed['code'] == 0, resumed['err']
+    first = resumed['out'].splitlines()[0]
+    assert first.startswith(f"resuming {runs['folder'] / 'resumed.pt'} from step {stopped},"), first
+    assert 'changed by flags' not in first
+    assert f'iter {stopped + 1}/100' in resumed['out']  # on from where it stopped, to max_iters 100
+    assert whole['code'] == 0, whole['err']
+    assert masked(resumed['out']) == masked(whole['out'])  # the same result and samples
+
+
+def test_gpt_attention_drawing_survives_a_cp1252_pipe(runs):
+    # a Windows pipe writes cp1252, which has none of the drawing's shades
+    trained, p = runs['cp1252'], runs['cp1252']['then']
+    assert trained['code'] == 0, trained['err']
+    assert p['code'] == 0 and 'Traceback' not in p['err'], p['err']
+    lines = p['out'].splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith('attention in block'))
+    drawing = lines[i + 1:i + 2 + 2 * (1 + len(CP1252_PROMPT))]  # a legend, then per head: a
+    assert all(line.isascii() and '?' not in line for line in drawing), drawing  # header, 7 rows
+    for h in range(2):
+        header = drawing[1 + h * (1 + len(CP1252_PROMPT))]
+        shown = header.split()[2:]                 # the prompt, blanks made visible in ASCII
+        assert header.split()[:2] == ['head', str(h)] and len(shown) == len(CP1252_PROMPT)
+        assert ''.join(shown[:1] + shown[2:4] + shown[5:]) == 'IamRO' and shown[1] != shown[4]
+        for t, c in enumerate(shown):
+            row = drawing[2 + h * (1 + len(CP1252_PROMPT)) + t]
+            assert row[:8].strip() == c and row[11:].strip()  # the character, then its shades
+
+
+@POSIX_ONLY
+def test_the_suite_runs_where_posix_signals_do_not_exist(runs):
+    # Windows has no SIGALRM, alarm, SIGPIPE or killpg: conftest removes them under
+    # SIMULATE_WINDOWS=1; in-process runs must still work, and signal tests skip, saying why
+    p = runs['no posix signals']
+    assert p['code'] == 0, p['out'][-3000:]
+    assert re.search(r'\n2 passed, 1 skipped', p['out']) and 'needs POSIX signals' in p['out'], \
+        p['out']

@@ -1,8 +1,9 @@
 """Tests for the eight scripts. Run from the repository root, with names.txt and input.txt there:
     python -m pytest -q
-Most tests run a script as a user would (a subprocess: exit code, printed lines, files written).
-Some run it in-process with runpy to look at a tensor it leaves behind (the model, the split):
-each of those says why it has to reach inside."""
+Most tests run a script as a user would, its flags in sys.argv, and look at what a user sees (exit
+code, printed lines, files written), in this process (run, below). Some look at a tensor it leaves
+behind (the model, the split): each of those says why it has to reach inside. What only a process
+of its own shows (signals, pipes, memory limits, torchrun) is in test_processes.py."""
 import ast, contextlib, functools, http.server, io, math, os, random, re
 import runpy, shutil, signal, subprocess, sys, threading, types, urllib.request
 import pytest
@@ -72,15 +73,6 @@ def own_signals():
 
 POSIX_ONLY = pytest.mark.skipif(not hasattr(os, 'killpg') or not hasattr(signal, 'SIGALRM'),
                                 reason='needs POSIX signals and process groups (not on Windows)')
-
-
-def run_process(script, *args, env=None):
-    """Run a script in a python of its own: for what only a separate process shows. Its output is
-    read as UTF-8, whatever this system's default encoding (Windows: cp1252)."""
-    p = subprocess.run([sys.executable, os.path.join(ROOT, script), '--device=cpu', *args], cwd=ROOT,
-                       capture_output=True, text=True, encoding='utf-8', timeout=120,
-                       env=dict(os.environ, PYTHONIOENCODING='utf-8') if env is None else env)
-    return p.returncode, p.stdout, p.stderr
 
 
 def load(script, *args, monkeypatch):
@@ -537,25 +529,13 @@ def test_what_a_script_changes_in_this_interpreter_is_put_back_after_every_test(
         os.chdir(ROOT)
         runpy.run_path(os.path.join(ROOT, 'gpt.py'), run_name='__main__')
         torch.set_default_dtype(torch.float64)    # no script does these three yet; one may
-        torch.set_num_threads(1)
+        torch.set_num_threads(torch.get_num_threads() + 1)
         random.random()
         during = conftest.interpreter_state()
     after = conftest.interpreter_state()
     assert set(conftest.changed(before, during)) == set(before) - {'cwd', 'stdout'}  # the rest
     assert during['stdout_errors'] == 'replace'
     assert conftest.changed(before, after) == [] and console.errors == 'strict'
-
-
-def test_the_suite_runs_where_posix_signals_do_not_exist():
-    # Windows has no SIGALRM, alarm, SIGPIPE or killpg: conftest removes them under
-    # SIMULATE_WINDOWS=1; in-process runs must still work, and signal tests skip, saying why
-    p = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-rs', '-p', 'no:cacheprovider',
-                        'test_scripts.py', '-k', 'unknown_key and bigram or sigint_handler_is_restored'],
-                       cwd=ROOT, capture_output=True, text=True, encoding='utf-8', timeout=120,
-                       env=dict(os.environ, SIMULATE_WINDOWS='1'))
-    assert p.returncode == 0, p.stdout[-3000:]
-    assert re.search(r'\n2 passed, 1 skipped', p.stdout) and 'needs POSIX signals' in p.stdout, \
-        p.stdout
 
 
 # ---------------------------------------------------------------- every names chapter
@@ -1095,31 +1075,6 @@ runpy.run_path(GPT, run_name='__main__')
 '''
 
 
-def test_gpt_trains_data_parallel_with_torchrun(tmp_path):
-    # reaches inside: a wrapper saves each process's weights when training ends
-    (tmp_path / 'wrap.py').write_text(f'FOLDER, GPT = {str(tmp_path)!r}, '
-                                      f'{os.path.join(ROOT, "gpt.py")!r}\n' + WRAP)
-    p = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone',
-                        '--nproc_per_node=2', str(tmp_path / 'wrap.py'), '--device=cpu', *GPT_TINY,
-                        '--gradient_accumulation_steps=2', f'--ckpt_path={tmp_path / "c.pt"}'],
-                       cwd=ROOT, capture_output=True, text=True, encoding='utf-8', timeout=120)
-    assert p.returncode == 0, p.stderr[-3000:]
-    # both processes end clean: none aborts at exit, none is killed by a signal (issue 33)
-    for sign in ['terminate called', 'SIGABRT', 'Signal ', 'exitcode', 'Traceback']:
-        assert sign not in p.stderr, p.stderr[-3000:]
-    assert p.stdout.count('final:') == 1 and p.stdout.count('input.txt: mode=') == 1  # rank 0 only
-    vals = evals(p.stdout)
-    assert len(vals) == 2 and vals[1] < vals[0]                              # the loss falls
-    assert sorted(os.listdir(tmp_path)) == ['c.pt', 'rank0.w', 'rank1.w', 'wrap.py']
-    r0, r1 = (torch.load(tmp_path / f'rank{r}.w', weights_only=True) for r in (0, 1))
-    assert all(torch.equal(r0['model'][k], r1['model'][k]) for k in r0['model'])  # identical
-    assert not torch.equal(r0['batch'], r1['batch'])                             # own batches
-    env = dict(os.environ, RANK='0', WORLD_SIZE='2', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1',
-               MASTER_PORT='29555')
-    rc, out, err = run_process('gpt.py', '--gradient_accumulation_steps=1', env=env)
-    assert_one_line_error(rc, out, err, 'gradient_accumulation_steps=1', 'multiple of the 2 processes')
-
-
 # ---------------------------------------------------------------- README.md
 
 def valid_keys(script):
@@ -1196,7 +1151,7 @@ def final_params(script, flags, monkeypatch, capsys):
 
 # ---------------------------------------------------------------- encoder.py
 
-ENC_LEARN = ['--n_embd=32', '--n_head=4', '--n_layer=2', '--max_iters=200', '--eval_interval=100',
+ENC_LEARN = ['--n_embd=32', '--n_head=4', '--n_layer=2', '--max_iters=200', '--eval_interval=200',
              '--learning_rate=0.01', '--num_show=4']
 
 
@@ -1226,8 +1181,8 @@ def test_encoder_beats_the_pairs_and_length_baseline_on_whole_splits(encoder_run
     assert abs((logp.argmax(1) == Y).float().mean().item() - numbers['val_acc']) < 1e-4
     assert abs(F.nll_loss(logp, Y).item() - numbers['val']) < 1e-4
     assert numbers['params'] == sum(p.numel() for p in g['model'].parameters())
-    assert len(re.findall(r'^iter \d+/200 \| train [\d.]+ \| val [\d.]+ \| val_acc [\d.]+$',
-                          out, re.M)) == 2 and 'ms/iter' in out and 'eta' in out
+    assert len(re.findall(r'^iter 200/200 \| train [\d.]+ \| val [\d.]+ \| val_acc [\d.]+$',
+                          out, re.M)) == 1 and 'ms/iter' in out and 'eta' in out
 
 
 def test_encoder_fakes_are_chapter_1s_names_with_real_lengths(encoder_run, monkeypatch, capsys):
@@ -1383,6 +1338,11 @@ def test_gpt_under_torchrun_the_processes_share_the_accumulation_steps(names_400
         load('gpt.py', *args, monkeypatch=monkeypatch)
         assert calls == [8] * (2 * 4 // world), world    # 2 steps of 4 // world micro-batches
     assert 'final:' in capsys.readouterr().out
+    # a share that is not whole is refused before joining the others (it would wait forever)
+    rc, out, err = load_fails('gpt.py', *args, '--gradient_accumulation_steps=3',
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert_one_line_error(rc, out, err, 'gradient_accumulation_steps=3', 'multiple of the 4 processes')
+    assert rc == 2
 
 
 @pytest.mark.parametrize('script,batch', [('mlp.py', 8), ('wavenet.py', 2)])  # 8 rows each

@@ -103,8 +103,8 @@ def put_back():
 @pytest.fixture(scope='session', autouse=True)
 def processes_start_first(request, tmp_path_factory):
     """test_processes.py's runs, where any of its tests is selected, start as the session starts:
-    they are processes of their own, one thread each, while the tests before them run here, in
-    one thread too (tiny models gain nothing from a second, and two threads waiting on a core the
+    they are processes of their own, one thread each, while every other test runs here, in one
+    thread too (tiny models gain nothing from a second, and two threads waiting on a core the
     runs hold would stall every step). On 2 cores the suite is about 20 s shorter."""
     module = next((item.module for item in request.session.items
                    if item.path.name == 'test_processes.py'), None)
@@ -148,8 +148,10 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """A slow test runs only when -m names slow (`python -m pytest -q -m slow`, CI's optional step):
-    the README's test command stays within its time."""
+    """test_processes.py's tests go last: their runs start first (processes_start_first, above)
+    and have the whole session to finish. A slow test runs only when -m names slow (`python -m
+    pytest -q -m slow`, CI's optional step): the README's test command stays within its time."""
+    items.sort(key=lambda item: item.path.name == 'test_processes.py')  # stable: the rest in order
     if 'slow' in (config.option.markexpr or ''):
         return
     for item in items:

@@ -15,7 +15,7 @@ tests that need POSIX signals skip, saying why."""
 import contextlib, functools, io, json, os, re, signal, socket, subprocess, sys, threading
 import pytest
 import torch
-from test_scripts import ROOT, TINY, GPT_TINY, SHAKESPEARE, WRAP, evals, names_in
+from test_scripts import ROOT, TINY, GPT_TINY, ENC_LEARN, SHAKESPEARE, WRAP, evals, final, names_in
 
 POSIX = all(hasattr(signal, s) for s in ('SIGPIPE', 'SIGHUP')) and hasattr(os, 'killpg') \
     and hasattr(os, 'fork')
@@ -261,6 +261,7 @@ def start_runs(folder):
     def script(name, *args):
         return [os.path.join(ROOT, name), '--device=cpu', *args]
     plan['torchrun clean'] = {'argv': torchrun(folder / 'clean'), 'module': 'torch.distributed.run'}
+    plan['encoder learns'] = {'argv': script('encoder.py', *ENC_LEARN)}  # on all the names
     cp1252 = folder / 'cp1252.pt'  # a checkpoint, then a sampling from it into a Windows pipe
     plan['cp1252'] = {'argv': script('gpt.py', *GPT_TINY, '--max_iters=2', f'--ckpt_path={cp1252}'),
                       'then': {'argv': script('gpt.py', f'--ckpt_path={cp1252}', '--sample_only=True',
@@ -328,7 +329,7 @@ EARLY = None  # the runs, when conftest has started them as the session started
 def runs(tmp_path_factory):
     """The results of every run of this file, by name. conftest starts the runs as the session
     starts, so that they go on the second core while the in-process tests run (this module's tests
-    come after half of the others); a session of this file alone starts them here."""
+    come last); a session without conftest's fixture starts them here."""
     finish = EARLY or start_runs(tmp_path_factory.mktemp('processes'))
     return finish()
 
@@ -466,3 +467,16 @@ def test_the_suite_runs_where_posix_signals_do_not_exist(runs):
     assert p['code'] == 0, p['out'][-3000:]
     assert re.search(r'\n2 passed, 1 skipped', p['out']) and 'needs POSIX signals' in p['out'], \
         p['out']
+
+
+def test_encoder_beats_the_pairs_and_length_baseline_on_whole_splits(runs):
+    # not about how a run ends: the longest run of the suite (its baseline fits on all 64,000
+    # names and fakes), here to go beside the in-process tests on the second core
+    run = runs['encoder learns']
+    assert run['code'] == 0, run['err']
+    numbers = final(run['out'])
+    baseline = re.search(r'^baseline \(.*\): val=[\d.]+ test=[\d.]+ val_acc=([\d.]+) '
+                         r'test_acc=([\d.]+)$', run['out'], re.M)
+    assert float(baseline[1]) <= 0.55 and float(baseline[2]) <= 0.55  # pairs and length: chance
+    assert numbers['val_acc'] > float(baseline[1]) + 0.05             # attention sees more
+    assert numbers['test_acc'] > float(baseline[2]) + 0.05

@@ -105,7 +105,7 @@ def processes_start_first(request, tmp_path_factory):
     """test_processes.py's runs, where any of its tests is selected, start as the session starts:
     they are processes of their own, one thread each, while every other test runs here, in one
     thread too (tiny models gain nothing from a second, and two threads waiting on a core the
-    runs hold would stall every step). On 2 cores the suite is about 20 s shorter."""
+    runs hold would stall every step). On 2 cores the suite takes about two thirds of the time."""
     module = next((item.module for item in request.session.items
                    if item.path.name == 'test_processes.py'), None)
     if module is None:

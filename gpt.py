@@ -330,7 +330,6 @@ check('temperature', math.isfinite(temperature) and temperature >= 0, 'a number 
 check('top_k', top_k >= 0, 'an integer >= 0')
 if not ckpt_path: fail('--ckpt_path is empty: name the checkpoint file, e.g. --ckpt_path=gpt.pt')
 
-
 # %%
 # a run that goes on from a checkpoint (--resume, --sample_only) is the run that was started: it
 # takes every hyperparameter the checkpoint saved, except those given again as flags; its model's
